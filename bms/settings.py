@@ -1,0 +1,153 @@
+"""Typed settings read from the environment, validated once at start."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from typing_extensions import Annotated
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "bms"
+SECRET_KEY_MIN_CHARS = 32
+
+
+class SettingsError(RuntimeError):
+    """Raised with a readable message when the environment holds a bad value."""
+
+
+class Settings(BaseSettings):
+    """Everything BMS reads from its environment (see .env.example)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=False)
+
+    bms_env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="BMS_DATA_DIR")
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cookie_secure: bool = False
+    session_ttl_secs: int = Field(default=14 * 24 * 3600, gt=0)
+    access_token_ttl_secs: int = Field(default=15 * 60, gt=0)
+    refresh_token_ttl_secs: int = Field(default=7 * 24 * 3600, gt=0)
+    event_retention_days: int = Field(default=7, gt=0)
+    ws_queue_max_events: int = Field(default=1000, gt=0)
+    redis_namespace: str = ""
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_use_tls: bool = False
+    smtp_start_tls: bool = True
+    smtp_timeout_secs: float = Field(default=10.0, gt=0)
+    email_from: str = "bms@localhost"
+    login_failures_per_user: int = Field(default=5, gt=0)
+    login_failures_per_client: int = Field(default=50, gt=0)
+    login_window_secs: int = Field(default=15 * 60, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
+        return origins
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str) -> str:
+        if not url:
+            return url
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ValueError("only postgresql:// and sqlite:// URLs are supported")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.bms_env == "production":
+            if not self.secret_key:
+                raise ValueError("SECRET_KEY is required when BMS_ENV=production")
+            if not self.database_url:
+                raise ValueError("DATABASE_URL is required when BMS_ENV=production")
+        if self.secret_key and len(self.secret_key) < SECRET_KEY_MIN_CHARS:
+            raise ValueError(f"SECRET_KEY must be at least {SECRET_KEY_MIN_CHARS} characters")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when running without an external database (SQLite default)."""
+        return not self.database_url
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bms.sqlite3').resolve()}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return make_url(self.effective_database_url).get_backend_name() == "postgresql"
+
+    @property
+    def broadcast_url(self) -> str:
+        return self.redis_url or "memory://"
+
+    @cached_property
+    def channel_namespace(self) -> str:
+        """Prefix for Redis channels and keys: pub/sub ignores Redis database numbers."""
+        if self.redis_namespace:
+            return self.redis_namespace
+        name = make_url(self.effective_database_url).database or "bms"
+        return "bms:" + Path(name).stem
+
+    def resolved_secret_key(self) -> str:
+        """Return SECRET_KEY, generating and keeping one under the data dir in embedded mode."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError with a readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"  {field.upper()}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
