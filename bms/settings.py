@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
-from typing_extensions import Annotated
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "bms"
 SECRET_KEY_MIN_CHARS = 32
@@ -23,7 +22,9 @@ class SettingsError(RuntimeError):
 class Settings(BaseSettings):
     """Everything BMS reads from its environment (see .env.example)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=False)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=False, populate_by_name=True
+    )
 
     bms_env: Literal["development", "production", "test"] = "development"
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="BMS_DATA_DIR")
@@ -50,6 +51,25 @@ class Settings(BaseSettings):
     login_failures_per_client: int = Field(default=50, gt=0)
     login_window_secs: int = Field(default=15 * 60, gt=0)
     log_level: str = "INFO"
+    # Background work (tasks/): retries, outbox, recurring jobs, scheduler lease.
+    worker_concurrency: int = Field(default=50, gt=0)
+    task_stream_maxlen: int = Field(default=100_000, gt=0)
+    task_reclaim_idle_secs: float = Field(default=60.0, gt=0)
+    task_retry_base_secs: float = Field(default=2.0, gt=0)
+    task_retry_max_secs: float = Field(default=300.0, gt=0)
+    task_max_retries: int = Field(default=5, ge=0)
+    email_max_attempts: int = Field(default=5, gt=0)
+    email_lease_secs: float = Field(default=120.0, gt=0)
+    escalation_after_secs: int = Field(default=300, gt=0)
+    series_horizon_days: int = Field(default=28, gt=0, le=366)
+    shift_reminder_lead_secs: int = Field(default=3600, gt=0)
+    session_retention_days: int = Field(default=1, ge=0)
+    job_series_interval_secs: int = Field(default=3600, gt=0)
+    job_escalation_interval_secs: int = Field(default=30, gt=0)
+    job_reminders_interval_secs: int = Field(default=60, gt=0)
+    job_retention_interval_secs: int = Field(default=3600, gt=0)
+    job_email_sweep_interval_secs: int = Field(default=60, gt=0)
+    scheduler_poll_secs: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -95,6 +115,10 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY is required when BMS_ENV=production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL is required when BMS_ENV=production")
+        if self.email_lease_secs <= self.smtp_timeout_secs:
+            raise ValueError("EMAIL_LEASE_SECS must be longer than SMTP_TIMEOUT_SECS")
+        if self.task_retry_max_secs < self.task_retry_base_secs:
+            raise ValueError("TASK_RETRY_MAX_SECS must be at least TASK_RETRY_BASE_SECS")
         if self.secret_key and len(self.secret_key) < SECRET_KEY_MIN_CHARS:
             raise ValueError(f"SECRET_KEY must be at least {SECRET_KEY_MIN_CHARS} characters")
         return self

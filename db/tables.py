@@ -24,8 +24,12 @@ def _timestamps() -> list[sa.Column]:
     ]
 
 
-def _fk(column: str, target: str, *, nullable: bool = True, ondelete: str = "RESTRICT") -> sa.Column:
-    return sa.Column(column, sa.Integer, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
+def _fk(
+    column: str, target: str, *, nullable: bool = True, ondelete: str = "RESTRICT"
+) -> sa.Column:
+    return sa.Column(
+        column, sa.Integer, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
+    )
 
 
 # --- people and access -------------------------------------------------------------------
@@ -422,6 +426,8 @@ events = sa.Table(
         postgresql_where=sa.text("NOT published"),
         sqlite_where=sa.text("published = 0"),
     ),
+    # Ids must never be reused after retention empties the table (clients resume by id).
+    sqlite_autoincrement=True,
 )
 
 job_runs = sa.Table(

@@ -9,6 +9,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize to JSON the way every BMS response and event does (UTC as `Z`)."""
+    return orjson.dumps(value, option=JSON_OPTIONS)
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Timezone-aware datetime stored in UTC; SQLite returns it aware too."""
@@ -43,7 +50,7 @@ class JSONText(sa.TypeDecorator[Any]):
             return None
         if isinstance(value, bytes | bytearray):
             return value.decode()
-        return orjson.dumps(value).decode()
+        return dumps(value).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:

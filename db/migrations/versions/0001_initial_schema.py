@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("published", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("created_at", db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_events_created_at"), "events", ["created_at"], unique=False)
     op.create_index(

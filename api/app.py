@@ -1,0 +1,117 @@
+"""The application factory: routes, middleware, and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from api import ops
+from api.auth.middleware import AuthMiddleware
+from api.errors import EXCEPTION_HANDLERS
+from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.responses import JSONResponse
+from bms.settings import Settings, load_settings
+from db import migrate
+from db.store import Store
+
+log = structlog.get_logger("bms.app")
+
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-CSRFToken", "If-Match", "X-Request-ID"]
+
+# A component starts with the app and stops with it (realtime hub, task broker, ...).
+Component = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+class NotMigrated(RuntimeError):
+    """The database is not at the latest migration."""
+
+
+async def _not_found(request: Request) -> Response:
+    return JSONResponse({"detail": "Not found."}, 404)
+
+
+def api_routes() -> list[BaseRoute]:
+    """Every /api/ route; each resource module exports its own `routes`."""
+    from api.routes import ROUTES
+
+    return [
+        *ROUTES,
+        Route("/{path:path}", _not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+
+
+def default_components(settings: Settings) -> list[Component]:
+    from api.components import components_for
+
+    return components_for(settings)
+
+
+async def ensure_migrated(settings: Settings) -> None:
+    """Embedded mode migrates itself; elsewhere refuse to start on an old schema."""
+    url = settings.effective_database_url
+    if await migrate.is_up_to_date(url):
+        return
+    if settings.embedded:
+        log.info("migrating embedded database", url=url)
+        await migrate.upgrade_async(url)
+        return
+    raise NotMigrated(
+        "The database schema is not up to date. Run `bms migrate` first "
+        f"(database: {settings.database_url.rsplit('@', 1)[-1]})."
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    components: list[Component] | None = None,
+) -> Starlette:
+    """Build the ASGI app; nothing connects until the lifespan starts."""
+    settings = settings or load_settings()
+    store = Store(settings.effective_database_url)
+    chosen = default_components(settings) if components is None else components
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ensure_migrated(settings)
+        await store.connect()
+        try:
+            async with AsyncExitStack() as stack:
+                for component in chosen:
+                    await stack.enter_async_context(component(app))
+                yield
+        finally:
+            await store.disconnect()
+
+    app = Starlette(
+        routes=[*ops.routes, Mount("/api", routes=api_routes())],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware),
+            Middleware(BodyLimitMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=["ETag", "X-Request-ID"],
+                max_age=600,
+            ),
+            Middleware(AuthMiddleware),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.secret_key = settings.resolved_secret_key()
+    return app

@@ -1,0 +1,124 @@
+"""Resolve the acting user (bearer token or session cookie) and enforce CSRF and origins."""
+
+from __future__ import annotations
+
+import hmac
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from db.store import Store
+from domain.sessions import SESSION_COOKIE, actor_for_session_key
+from domain.tokens import actor_for_access_token
+
+CSRF_COOKIE = "csrftoken"
+CSRF_HEADER = b"x-csrftoken"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+# Endpoints that check CSRF even without a session (Django checks login too).
+CSRF_ALWAYS_PATHS = {"/api/auth/login/"}
+
+
+def parse_cookies(raw: str) -> dict[str, str]:
+    cookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except Exception:
+        return {}
+    return {key: morsel.value for key, morsel in cookie.items()}
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def own_origins(headers: dict[bytes, bytes], scheme: str) -> set[str]:
+    """The origins that name this server itself (as reached by the client)."""
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    return {f"{scheme}://{host}", f"http://{host}", f"https://{host}"} if host else set()
+
+
+def origin_allowed(
+    origin: str, headers: dict[bytes, bytes], scheme: str, allowed: list[str]
+) -> bool:
+    origin = origin.rstrip("/").lower()
+    return origin in own_origins(headers, scheme) or origin in {o.lower() for o in allowed}
+
+
+async def _forbidden(send: Send, detail: str, status: int = 403) -> None:
+    body = orjson.dumps({"detail": detail})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="api"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AuthMiddleware:
+    """Put `actor` (or None) and `auth_error` in the request state; refuse bad CSRF with 403."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["actor"] = None
+        app_state = scope["app"].state
+        store: Store = app_state.store
+        headers = dict(scope["headers"])
+        cookies = parse_cookies(headers.get(b"cookie", b"").decode("latin-1"))
+        state["cookies"] = cookies
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        now = store.clock()
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await _forbidden(
+                    send, "Invalid Authorization header (expected: Bearer <token>).", 401
+                )
+                return
+            async with store.connection() as conn:
+                actor = await actor_for_access_token(
+                    conn, token=token.strip(), secret_key=app_state.secret_key, now=now
+                )
+            if actor is None:
+                await _forbidden(send, "Given token not valid for any token type", 401)
+                return
+            state["actor"] = actor
+            await self.app(scope, receive, send)
+            return
+        session_key = cookies.get(SESSION_COOKIE)
+        if session_key:
+            async with store.connection() as conn:
+                state["actor"] = await actor_for_session_key(conn, key=session_key, now=now)
+        needs_csrf = scope["method"] not in SAFE_METHODS and (
+            state["actor"] is not None or scope["path"] in CSRF_ALWAYS_PATHS
+        )
+        if needs_csrf:
+            problem = self._csrf_problem(scope, headers, cookies)
+            if problem:
+                await _forbidden(send, f"CSRF Failed: {problem}")
+                return
+        await self.app(scope, receive, send)
+
+    def _csrf_problem(
+        self, scope: Scope, headers: dict[bytes, bytes], cookies: dict[str, str]
+    ) -> str | None:
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        allowed = scope["app"].state.settings.allowed_origins
+        if origin and not origin_allowed(origin, headers, scope["scheme"], allowed):
+            return f"Origin checking failed - {origin} does not match any trusted origins."
+        cookie_token = cookies.get(CSRF_COOKIE)
+        if not cookie_token:
+            return "CSRF cookie not set."
+        header_token = headers.get(CSRF_HEADER, b"").decode("latin-1")
+        if not header_token:
+            return "CSRF token missing."
+        if not hmac.compare_digest(header_token.encode(), cookie_token.encode()):
+            return "CSRF token incorrect."
+        return None

@@ -1,0 +1,118 @@
+"""Standard collection/detail endpoints built from a resource's domain functions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases.core import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.body import read_json
+from api.context import get_store, if_match, path_id, require_actor
+from api.listing import ListSpec, Serializer, paginate
+from api.responses import JSONResponse, detail_response, no_content
+from db.uow import UnitOfWork
+from domain.actors import Actor
+from domain.errors import NotFound
+
+ListQuery = Callable[[Actor], sa.Select[Any]]
+Getter = Callable[[Connection, Actor, int], Awaitable[dict[str, Any] | None]]
+Creator = Callable[[UnitOfWork, Actor, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+Updater = Callable[..., Awaitable[dict[str, Any]]]
+Deleter = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A REST collection: how to list, read and (optionally) write it."""
+
+    path: str
+    spec: ListSpec
+    list_query: ListQuery
+    serialize: Serializer
+    get: Getter
+    create: Creator | None = None
+    update: Updater | None = None
+    delete: Deleter | None = None
+    extra_routes: Sequence[Route] = ()
+
+
+def _method_not_allowed(request: Request) -> Response:
+    return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
+
+
+def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        actor = require_actor(request)
+        store = get_store(request)
+        if request.method == "GET":
+            async with store.connection() as conn:
+                page = await paginate(
+                    conn,
+                    resource.list_query(actor),
+                    spec=resource.spec,
+                    params=request.query_params,
+                    url=request.url,
+                    serialize=resource.serialize,
+                )
+            return JSONResponse(page)
+        if resource.create is None:
+            return _method_not_allowed(request)
+        data = await read_json(request)
+        async with store.unit_of_work(actor_id=actor.id) as uow:
+            created = await resource.create(uow, actor, data)
+        return detail_response(created, 201)
+
+    return endpoint
+
+
+def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        actor = require_actor(request)
+        store = get_store(request)
+        object_id = path_id(request)
+        if request.method == "GET":
+            async with store.connection() as conn:
+                found = await resource.get(conn, actor, object_id)
+            if found is None:
+                raise NotFound()
+            return detail_response(found)
+        if request.method == "DELETE":
+            if resource.delete is None:
+                return _method_not_allowed(request)
+            async with store.unit_of_work(actor_id=actor.id) as uow:
+                await resource.delete(uow, actor, object_id, if_match=if_match(request))
+            return no_content()
+        if resource.update is None:
+            return _method_not_allowed(request)
+        data = await read_json(request)
+        async with store.unit_of_work(actor_id=actor.id) as uow:
+            updated = await resource.update(
+                uow,
+                actor,
+                object_id,
+                data,
+                partial=request.method == "PATCH",
+                if_match=if_match(request),
+            )
+        return detail_response(updated)
+
+    return endpoint
+
+
+def resource_routes(resource: Resource) -> list[Route]:
+    """`<path>/` (GET, POST) and `<path>/<id>/` (GET, PUT, PATCH, DELETE)."""
+    return [
+        *resource.extra_routes,
+        Route(f"{resource.path}/", collection_endpoint(resource), methods=["GET", "POST"]),
+        Route(
+            f"{resource.path}/{{id:int}}/",
+            detail_endpoint(resource),
+            methods=["GET", "PUT", "PATCH", "DELETE"],
+        ),
+    ]

@@ -1,0 +1,80 @@
+"""The one place domain errors become HTTP responses, in DRF's shapes."""
+
+from __future__ import annotations
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.responses import JSONResponse
+from domain import errors
+
+log = structlog.get_logger("bms.api")
+
+_STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotAuthenticated: 401,
+    errors.AuthenticationFailed: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.Throttled: 429,
+    errors.ValidationFailed: 400,
+    errors.BadRequest: 400,
+}
+
+_HTTP_DETAILS = {
+    400: "Bad request.",
+    401: "Authentication credentials were not provided.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    413: "Request body is too large (limit 1 MiB).",
+    415: "Unsupported media type.",
+}
+
+
+def status_for(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def domain_error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.DomainError)
+    status = status_for(exc)
+    if isinstance(exc, errors.ValidationFailed):
+        return JSONResponse(exc.errors, status)
+    headers = {}
+    if isinstance(exc, errors.Throttled):
+        headers["Retry-After"] = str(exc.retry_after_secs)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return JSONResponse({"detail": exc.detail}, status, headers=headers)
+
+
+def http_error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        detail = f'Method "{request.method}" not allowed.'
+    else:
+        detail = _HTTP_DETAILS.get(exc.status_code) or str(exc.detail)
+    return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+
+
+def server_error_response(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", None)
+    log.exception("unhandled error", request_id=request_id, path=request.url.path)
+    return JSONResponse(
+        {"detail": "Internal server error.", "request_id": request_id},
+        500,
+        headers={"X-Request-ID": request_id or ""},
+    )
+
+
+EXCEPTION_HANDLERS = {
+    errors.DomainError: domain_error_response,
+    HTTPException: http_error_response,
+    Exception: server_error_response,
+}

@@ -1,0 +1,196 @@
+"""The unit of work: the one write path that commits a change, its history and its events."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from databases.core import Connection, Transaction
+
+from db.errors import is_integrity_error, translate_integrity_error
+from db.tables import events, history
+from db.types import dumps
+
+if TYPE_CHECKING:
+    from db.store import Store
+
+# Held from the events insert to commit, so event ids are handed out in commit order.
+EVENTS_ADVISORY_LOCK_KEY = 0x424D5345  # "BMSE"
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedEvent:
+    """An event as stored: `data` is the JSON text of the REST representation."""
+
+    id: int
+    topic: str
+    action: str
+    object_id: int
+    data: str
+    owner_id: int | None
+    private: bool
+    created_at: datetime
+
+    def to_message(self) -> bytes:
+        """Render the WebSocket `event` frame; `data` is spliced in, never re-serialized."""
+        head = dumps(
+            {
+                "type": "event",
+                "id": self.id,
+                "topic": self.topic,
+                "action": self.action,
+                "at": self.created_at,
+            }
+        )
+        return head[:-1] + b',"data":' + self.data.encode() + b"}"
+
+    @classmethod
+    def from_row(cls, row: Any) -> CommittedEvent:
+        return cls(
+            id=row["id"],
+            topic=row["topic"],
+            action=row["action"],
+            object_id=row["object_id"],
+            data=row["data"],
+            owner_id=row["owner_id"],
+            private=row["private"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(slots=True)
+class _PendingEvent:
+    topic: str
+    action: str
+    object_id: int
+    data: str
+    owner_id: int | None
+    private: bool
+
+
+@dataclass
+class UnitOfWork:
+    """`async with store.unit_of_work(actor_id=...) as uow:` — commit on success, else roll back."""
+
+    store: Store
+    actor_id: int | None
+    now: datetime = field(init=False)
+    conn: Connection = field(init=False)
+    committed_events: list[CommittedEvent] = field(init=False, default_factory=list)
+    _events: list[_PendingEvent] = field(init=False, default_factory=list)
+    _after_commit: list[AfterCommit] = field(init=False, default_factory=list)
+    _transaction: Transaction = field(init=False)
+    _connection_cm: Any = field(init=False)
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.now = self.store.clock()
+        self._connection_cm = self.store.connection()
+        self.conn = await self._connection_cm.__aenter__()
+        self._transaction = self.conn.transaction()
+        await self._transaction.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is not None:
+                await self._transaction.rollback()
+                if is_integrity_error(exc) and (domain_error := translate_integrity_error(exc)):
+                    raise domain_error from exc
+                return
+            try:
+                await self._flush_events()
+                await self._transaction.commit()
+            except BaseException as error:
+                await self._rollback_quietly()
+                if is_integrity_error(error) and (domain_error := translate_integrity_error(error)):
+                    raise domain_error from error
+                raise
+        finally:
+            await self._connection_cm.__aexit__(exc_type, exc, tb)
+        if self.committed_events:
+            await self.store.notify_committed(self.committed_events)
+        for callback in self._after_commit:
+            await callback()
+
+    async def _rollback_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            await self._transaction.rollback()
+
+    def emit(
+        self,
+        topic: str,
+        action: str,
+        *,
+        object_id: int,
+        data: dict[str, Any],
+        owner_id: int | None = None,
+        private: bool = False,
+    ) -> None:
+        """Queue a realtime event; it is stored with this transaction and published after it."""
+        self._events.append(
+            _PendingEvent(topic, action, object_id, dumps(data).decode(), owner_id, private)
+        )
+
+    async def record_history(
+        self, subject: str, subject_id: int, changes: dict[str, list[Any]]
+    ) -> None:
+        """Append one history entry: field → [old, new]."""
+        if changes:
+            await self.conn.execute(
+                history.insert().values(
+                    subject=subject,
+                    subject_id=subject_id,
+                    actor_id=self.actor_id,
+                    at=self.now,
+                    changes=changes,
+                )
+            )
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once the transaction committed (enqueue tasks, send mail)."""
+        self._after_commit.append(callback)
+
+    async def _flush_events(self) -> None:
+        if not self._events:
+            return
+        if self.store.is_postgres:
+            await self.conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(EVENTS_ADVISORY_LOCK_KEY))
+            )
+        created_at = self.store.clock()
+        for pending in self._events:
+            event_id = await self.conn.execute(
+                events.insert().values(
+                    topic=pending.topic,
+                    action=pending.action,
+                    object_id=pending.object_id,
+                    data=pending.data,
+                    owner_id=pending.owner_id,
+                    private=pending.private,
+                    created_at=created_at,
+                )
+            )
+            self.committed_events.append(
+                CommittedEvent(
+                    id=event_id,
+                    topic=pending.topic,
+                    action=pending.action,
+                    object_id=pending.object_id,
+                    data=pending.data,
+                    owner_id=pending.owner_id,
+                    private=pending.private,
+                    created_at=created_at,
+                )
+            )

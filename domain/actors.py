@@ -1,0 +1,53 @@
+"""Who is acting: the authenticated user as the rules see it, and the role ladder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.MANAGER: 2, Role.ADMIN: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An authenticated, active user; `via` tells session from bearer token."""
+
+    id: int
+    username: str
+    role: Role
+    via: str = "session"  # session | token | system
+    credential_id: str | None = None  # session key hash or token jti
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role.at_least(Role.MANAGER)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require(self, role: Role) -> None:
+        """Raise PermissionDenied unless this actor has at least `role`."""
+        if not self.role.at_least(role):
+            raise PermissionDenied()
+
+    def can_see_private_of(self, owner_id: int | None) -> bool:
+        """Private rows (time off, time entries) are visible to their owner and to managers."""
+        return self.is_manager or owner_id == self.id

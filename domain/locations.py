@@ -1,0 +1,121 @@
+"""Locations: sites of the broadcaster, each with its IANA time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import Field, field_validator
+
+from db.tables import locations
+from db.uow import UnitOfWork
+from domain.actors import Actor, Role
+from domain.errors import NotFound
+from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+
+TOPIC = "locations"
+REQUIRED_FIELDS = {"name", "code", "timezone"}
+
+
+def is_valid_timezone(name: str) -> bool:
+    if name not in available_timezones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class LocationIn(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    code: str = Field(min_length=1, max_length=16)
+    address: str = ""
+    timezone: str = Field(min_length=1, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not is_valid_timezone(value):
+            raise ValueError(f'"{value}" is not a valid IANA time zone (e.g. "Europe/London").')
+        return value
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "code": row["code"],
+        "address": row["address"],
+        "timezone": row["timezone"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def list_query() -> sa.Select[Any]:
+    return sa.select(locations)
+
+
+async def get_location(conn: Connection, *, location_id: int) -> dict[str, Any] | None:
+    row = await conn.fetch_one(sa.select(locations).where(locations.c.id == location_id))
+    return serialize(row._mapping) if row else None
+
+
+async def _require(conn: Connection, location_id: int) -> dict[str, Any]:
+    found = await get_location(conn, location_id=location_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def create_location(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    actor.require(Role.MANAGER)
+    values = validate(LocationIn, data).model_dump()
+    location_id = await uow.conn.execute(
+        locations.insert().values(**values, created_at=uow.now, updated_at=uow.now)
+    )
+    created = await _require(uow.conn, location_id)
+    uow.emit(TOPIC, "created", object_id=location_id, data=created)
+    return created
+
+
+async def update_location(
+    uow: UnitOfWork,
+    actor: Actor,
+    location_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    actor.require(Role.MANAGER)
+    current = await _require(uow.conn, location_id)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    values = validate(LocationIn, merged).model_dump()
+    changes = changed_fields(current, values)
+    if changes:
+        await uow.conn.execute(
+            locations.update()
+            .where(locations.c.id == location_id)
+            .values(**values, updated_at=uow.now)
+        )
+    updated = await _require(uow.conn, location_id)
+    if changes:
+        await uow.record_history(TOPIC, location_id, changes)
+        uow.emit(TOPIC, "updated", object_id=location_id, data=updated)
+    return updated
+
+
+async def delete_location(
+    uow: UnitOfWork, actor: Actor, location_id: int, *, if_match: str | None = None
+) -> None:
+    actor.require(Role.ADMIN)
+    current = await _require(uow.conn, location_id)
+    check_if_match(current, if_match)
+    await uow.conn.execute(locations.delete().where(locations.c.id == location_id))
+    uow.emit(TOPIC, "deleted", object_id=location_id, data={"id": location_id})

@@ -1,0 +1,147 @@
+"""Bearer tokens for scripts and the CLI: signed JWTs (joserfc, the Authlib project's JOSE
+library) whose ids are kept server-side so they can be revoked."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from databases.core import Connection
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+
+from db.tables import auth_tokens, users
+from db.uow import UnitOfWork
+from domain.actors import Actor, Role
+from domain.errors import AuthenticationFailed
+
+ALGORITHM = "HS256"
+ISSUER = "bms"
+
+
+def _key(secret_key: str) -> OctKey:
+    return OctKey.import_key(secret_key.encode())
+
+
+def _decode(token: str, secret_key: str) -> dict[str, Any] | None:
+    try:
+        return jwt.decode(token, _key(secret_key), algorithms=[ALGORITHM]).claims
+    except (JoseError, ValueError, TypeError):
+        return None
+
+
+async def _issue(
+    uow: UnitOfWork, *, user_id: int, kind: str, ttl_secs: int, secret_key: str
+) -> str:
+    jti = secrets.token_hex(16)
+    expires_at = uow.now + timedelta(seconds=ttl_secs)
+    await uow.conn.execute(
+        auth_tokens.insert().values(
+            jti=jti, user_id=user_id, kind=kind, expires_at=expires_at, created_at=uow.now
+        )
+    )
+    claims = {
+        "iss": ISSUER,
+        "sub": str(user_id),
+        "jti": jti,
+        "typ": kind,
+        "iat": int(uow.now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
+    return jwt.encode({"alg": ALGORITHM}, claims, _key(secret_key))
+
+
+async def issue_token_pair(
+    uow: UnitOfWork, *, user_id: int, secret_key: str, access_ttl_secs: int, refresh_ttl_secs: int
+) -> dict[str, str]:
+    return {
+        "access": await _issue(
+            uow, user_id=user_id, kind="access", ttl_secs=access_ttl_secs, secret_key=secret_key
+        ),
+        "refresh": await _issue(
+            uow, user_id=user_id, kind="refresh", ttl_secs=refresh_ttl_secs, secret_key=secret_key
+        ),
+    }
+
+
+async def _live_token_user(
+    conn: Connection, *, token: str, kind: str, secret_key: str, now: datetime
+) -> tuple[Any, str] | None:
+    claims = _decode(token, secret_key)
+    if not claims or claims.get("typ") != kind or claims.get("iss") != ISSUER:
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= now.timestamp():
+        return None
+    jti = str(claims.get("jti", ""))
+    row = await conn.fetch_one(
+        sa.select(users.c.id, users.c.username, users.c.role)
+        .select_from(auth_tokens.join(users, users.c.id == auth_tokens.c.user_id))
+        .where(
+            auth_tokens.c.jti == jti,
+            auth_tokens.c.kind == kind,
+            auth_tokens.c.revoked_at.is_(None),
+            auth_tokens.c.expires_at > now,
+            users.c.is_active.is_(True),
+        )
+    )
+    return (row, jti) if row else None
+
+
+async def actor_for_access_token(
+    conn: Connection, *, token: str, secret_key: str, now: datetime
+) -> Actor | None:
+    """The active user behind a valid, unrevoked access token, or None."""
+    found = await _live_token_user(conn, token=token, kind="access", secret_key=secret_key, now=now)
+    if found is None:
+        return None
+    row, jti = found
+    return Actor(row["id"], row["username"], Role(row["role"]), "token", jti)
+
+
+async def refresh_access_token(
+    uow: UnitOfWork, *, refresh_token: str, secret_key: str, access_ttl_secs: int
+) -> dict[str, str]:
+    """Trade a live refresh token for a new access token (401 when revoked or expired)."""
+    found = await _live_token_user(
+        uow.conn, token=refresh_token, kind="refresh", secret_key=secret_key, now=uow.now
+    )
+    if found is None:
+        raise AuthenticationFailed("Token is invalid or expired.")
+    row, _ = found
+    access = await _issue(
+        uow, user_id=row["id"], kind="access", ttl_secs=access_ttl_secs, secret_key=secret_key
+    )
+    return {"access": access}
+
+
+async def revoke_token(uow: UnitOfWork, *, jti: str) -> None:
+    await uow.conn.execute(
+        auth_tokens.update()
+        .where(auth_tokens.c.jti == jti, auth_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=uow.now)
+    )
+
+
+async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
+    """Revoke every token of a user (password change, deactivation)."""
+    await uow.conn.execute(
+        auth_tokens.update()
+        .where(auth_tokens.c.user_id == user_id, auth_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=uow.now)
+    )
+    await uow.conn.execute(
+        users.update().where(users.c.id == user_id).values(credentials_changed_at=uow.now)
+    )
+
+
+async def delete_dead_tokens(uow: UnitOfWork, *, revoked_before: datetime) -> None:
+    """Retention: drop expired tokens and tokens revoked before a cut-off."""
+    await uow.conn.execute(
+        auth_tokens.delete().where(
+            sa.or_(auth_tokens.c.expires_at <= uow.now, auth_tokens.c.revoked_at < revoked_before)
+        )
+    )
