@@ -1,0 +1,202 @@
+"""The `bms` command: serve, migrate, createuser, seed-demo, worker, scheduler, subscribe."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+
+from bms.settings import Settings, SettingsError, load_settings
+
+ROLES = ("admin", "manager", "operator", "viewer")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"bms: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db import migrate
+
+    settings = _settings_or_exit()
+    migrate.upgrade(settings.effective_database_url)
+    print(f"bms: database is at revision {migrate.head_revision()}")
+    return 0
+
+
+def _ensure_schema(settings: Settings) -> bool:
+    from db import migrate
+
+    if asyncio.run(migrate.is_up_to_date(settings.effective_database_url)):
+        return True
+    if settings.embedded:
+        migrate.upgrade(settings.effective_database_url)
+        return True
+    print(
+        "bms: the database schema is not up to date; run `bms migrate` first.",
+        file=sys.stderr,
+    )
+    return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings_or_exit()
+    if not _ensure_schema(settings):
+        return 1
+    if args.demo:
+        from bms.demo import seed_demo
+
+        asyncio.run(seed_demo(settings, announce=print))
+    workers = args.workers
+    if settings.embedded and workers > 1:
+        print("bms: embedded mode (SQLite, in-process pub/sub) runs one worker process.")
+        workers = 1
+    mode = "embedded SQLite" if settings.embedded else "PostgreSQL"
+    print(f"bms: serving on http://{args.host}:{args.port}/ ({mode})")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """Return (password, generated?) from stdin, a prompt, or a fresh random one."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if args.generate_password or not sys.stdin.isatty():
+        return secrets.token_urlsafe(15), True
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password (again): "):
+        raise SystemExit("bms: passwords do not match")
+    return first, False
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    from bms.admin import create_user_command
+
+    settings = _settings_or_exit()
+    if not _ensure_schema(settings):
+        return 1
+    password, generated = _read_password(args)
+    return asyncio.run(
+        create_user_command(
+            settings,
+            username=args.username,
+            role=args.role,
+            email=args.email,
+            password=password,
+            generated=generated,
+        )
+    )
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from bms.demo import seed_demo
+
+    settings = _settings_or_exit()
+    if not _ensure_schema(settings):
+        return 1
+    asyncio.run(seed_demo(settings, announce=print))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tasks.cli import run_worker
+
+    return run_worker(_settings_or_exit(), args)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from tasks.cli import run_scheduler
+
+    return run_scheduler(_settings_or_exit(), args)
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from realtime.client import run_subscribe
+
+    return run_subscribe(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bms", description="Broadcast Management System")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the API and WebSocket server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="load the demo data set first")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    createuser = sub.add_parser("createuser", help="create a user")
+    createuser.add_argument("--username", required=True)
+    createuser.add_argument("--role", choices=ROLES, default="operator")
+    createuser.add_argument("--email", default="")
+    group = createuser.add_mutually_exclusive_group()
+    group.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    group.add_argument("--generate-password", action="store_true", help="generate and print one")
+    createuser.set_defaults(handler=cmd_createuser)
+
+    seed = sub.add_parser("seed-demo", help="load the demo data set (3 sites, 30 people)")
+    seed.set_defaults(handler=cmd_seed_demo)
+
+    worker = sub.add_parser("worker", help="run a Taskiq worker (email, notifications, jobs)")
+    worker.add_argument("--concurrency", type=int, default=10)
+    worker.set_defaults(handler=cmd_worker)
+
+    scheduler = sub.add_parser("scheduler", help="run the recurring-job scheduler")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+    subscribe = sub.add_parser("subscribe", help="print live events from /ws/")
+    _add_subscribe_arguments(subscribe)
+    subscribe.set_defaults(handler=cmd_subscribe)
+    return parser
+
+
+def _add_subscribe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("topics", nargs="+", help="topics, e.g. incident-tickets shifts")
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
+    parser.add_argument("--token", help="bearer access token (else username/password prompt)")
+    parser.add_argument("--username")
+    parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument("--since", type=int, default=None, help="resume after this event id")
+    parser.add_argument(
+        "--filter", action="append", default=[], metavar="FIELD=VALUE", help="e.g. facility=3"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
