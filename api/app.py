@@ -21,6 +21,7 @@ from api.responses import JSONResponse
 from bms.settings import Settings, load_settings
 from db import migrate
 from db.store import Store
+from realtime.endpoint import routes as realtime_routes
 
 log = structlog.get_logger("bms.app")
 
@@ -78,6 +79,8 @@ def create_app(
     settings = settings or load_settings()
     store = Store(settings.effective_database_url)
     chosen = default_components(settings) if components is None else components
+    if settings.redis_url:
+        chosen = [ops.redis_health, *chosen]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,7 +95,7 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, Mount("/api", routes=api_routes())],
+        routes=[*ops.routes, *realtime_routes, Mount("/api", routes=api_routes())],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),

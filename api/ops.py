@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import redis.asyncio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -51,3 +55,19 @@ routes = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
 ]
+
+
+@asynccontextmanager
+async def redis_health(app: Starlette) -> AsyncIterator[None]:
+    """Give /readyz a Redis client of its own (short timeouts: readiness must not hang)."""
+    client = redis.asyncio.from_url(
+        app.state.settings.redis_url,
+        socket_timeout=READY_TIMEOUT_SECS,
+        socket_connect_timeout=READY_TIMEOUT_SECS,
+    )
+    app.state.redis_ping = client.ping
+    try:
+        yield
+    finally:
+        app.state.redis_ping = None
+        await client.aclose()

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
             raise ValueError("EMAIL_LEASE_SECS must be longer than SMTP_TIMEOUT_SECS")
         if self.task_retry_max_secs < self.task_retry_base_secs:
             raise ValueError("TASK_RETRY_MAX_SECS must be at least TASK_RETRY_BASE_SECS")
+        if self.secret_key.upper().startswith("CHANGE_ME"):
+            raise ValueError("SECRET_KEY is still the placeholder from the example file")
         if self.secret_key and len(self.secret_key) < SECRET_KEY_MIN_CHARS:
             raise ValueError(f"SECRET_KEY must be at least {SECRET_KEY_MIN_CHARS} characters")
         return self

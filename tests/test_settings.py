@@ -1,0 +1,54 @@
+"""Settings: typed, validated at start, readable errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bms.settings import SettingsError, load_settings
+
+
+def test_defaults_are_embedded_sqlite(tmp_path) -> None:
+    settings = load_settings(data_dir=tmp_path, database_url="", redis_url="")
+    assert settings.embedded
+    assert settings.effective_database_url == f"sqlite+aiosqlite:///{tmp_path}/bms.sqlite3"
+    assert settings.broadcast_url == "memory://"
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path) -> None:
+    first = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
+    second = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"bms_env": "production", "database_url": "postgresql://x/y"}, "SECRET_KEY is required"),
+        ({"database_url": "mysql://x/y"}, "DATABASE_URL"),
+        ({"redis_url": "http://x"}, "REDIS_URL"),
+        ({"allowed_origins": "dashboard.example"}, "ALLOWED_ORIGINS"),
+        ({"secret_key": "short"}, "at least 32"),
+        ({"secret_key": "CHANGE_ME_to_a_long_random_string_xx"}, "placeholder"),
+        ({"smtp_port": "not-a-port"}, "SMTP_PORT"),
+    ],
+)
+def test_bad_values_give_a_clear_message(overrides, message, tmp_path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(data_dir=tmp_path, **overrides)
+    assert message in str(caught.value)
+
+
+def test_origins_are_split_and_normalised(tmp_path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, allowed_origins="https://a.example/, http://b.example:3000"
+    )
+    assert settings.allowed_origins == ["https://a.example", "http://b.example:3000"]
+
+
+def test_environment_is_read(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("BMS_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.redis_url == "redis://127.0.0.1:6379/3"
+    assert settings.data_dir == tmp_path
