@@ -9,9 +9,8 @@ import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Mount, Router
+from starlette.types import Receive, Scope, Send
 
 from api import ops
 from api.auth.middleware import AuthMiddleware
@@ -35,18 +34,16 @@ class NotMigrated(RuntimeError):
     """The database is not at the latest migration."""
 
 
-async def _not_found(request: Request) -> Response:
-    return JSONResponse({"detail": "Not found."}, 404)
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Unknown paths under /api/ answer in DRF's shape (known paths, wrong method: 405)."""
+    await JSONResponse({"detail": "Not found."}, 404)(scope, receive, send)
 
 
-def api_routes() -> list[BaseRoute]:
+def api_router() -> Router:
     """Every /api/ route; each resource module exports its own `routes`."""
     from api.routes import ROUTES
 
-    return [
-        *ROUTES,
-        Route("/{path:path}", _not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ]
+    return Router(routes=ROUTES, default=_not_found)
 
 
 def default_components(settings: Settings) -> list[Component]:
@@ -95,7 +92,7 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, *realtime_routes, Mount("/api", routes=api_routes())],
+        routes=[*ops.routes, *realtime_routes, Mount("/api", app=api_router())],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),
