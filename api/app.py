@@ -16,10 +16,12 @@ from api import ops
 from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.resources.profiles import media_routes
 from api.responses import JSONResponse
 from bms.settings import Settings, load_settings
 from db import migrate
 from db.store import Store
+from realtime.endpoint import RealtimeShortcut
 from realtime.endpoint import routes as realtime_routes
 
 log = structlog.get_logger("bms.app")
@@ -92,8 +94,9 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, *realtime_routes, Mount("/api", app=api_router())],
+        routes=[*ops.routes, *media_routes, *realtime_routes, Mount("/api", app=api_router())],
         middleware=[
+            Middleware(RealtimeShortcut),  # /ws/ skips the HTTP-only middleware below
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),
             Middleware(BodyLimitMiddleware),

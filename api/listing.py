@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,13 +45,14 @@ def _parse_date(raw: str) -> date:
 
 
 def _parse_datetime(raw: str) -> datetime:
+    """An aware ISO 8601 datetime, or a plain date meaning its midnight UTC (as DRF does)."""
+    raw = raw.replace(" ", "+")  # "+" in an offset often arrives as a space
     try:
-        value = datetime.fromisoformat(raw.replace(" ", "+"))  # "+" often arrives as a space
+        if len(raw) == len("YYYY-MM-DD"):
+            return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+        value = datetime.fromisoformat(raw)
     except ValueError:
-        try:
-            value = datetime.fromisoformat(raw + "T00:00:00+00:00")
-        except ValueError:
-            raise ValueError("Enter a valid date/time (ISO 8601 with an offset).") from None
+        raise ValueError("Enter a valid date/time (ISO 8601 with an offset).") from None
     if value.tzinfo is None:
         raise ValueError("Enter a date/time with a UTC offset.")
     return value

@@ -83,7 +83,7 @@ class BodyLimitMiddleware:
         limit = self._limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_json(send, 413, {"detail": "Request body is too large (limit 1 MiB)."})
+            await _send_json(send, 413, _too_large(limit))
             return
         received = 0
         started = False
@@ -107,11 +107,15 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _send_json(send, 413, {"detail": "Request body is too large (limit 1 MiB)."})
+                await _send_json(send, 413, _too_large(limit))
 
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def _too_large(limit: int) -> dict[str, str]:
+    return {"detail": f"Request body is too large (limit {limit // (1024 * 1024)} MiB)."}
 
 
 class MetricsMiddleware:

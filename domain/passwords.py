@@ -12,6 +12,13 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-dummy")
 
 
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Swap the hasher (the test suite uses argon2's cheapest profile to stay fast)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not-a-real-password-dummy")
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

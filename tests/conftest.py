@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import argon2
 import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -23,6 +25,7 @@ from bms.settings import Settings, load_settings
 from db import migrate
 from db.store import Store
 from db.tables import metadata
+from domain.passwords import use_hasher
 from domain.users import create_user
 
 POSTGRES_URL = os.environ.get(
@@ -32,6 +35,8 @@ REDIS_URL = os.environ.get("BMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = [b for b in os.environ.get("BMS_TEST_BACKENDS", "postgres,sqlite").split(",") if b]
 TEST_PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
+# Real argon2, cheapest parameters: hashing dominated the suite's run time otherwise.
+use_hasher(PasswordHasher.from_parameters(argon2.profiles.CHEAPEST))
 
 
 def _asyncpg_dsn(url: str) -> str:
