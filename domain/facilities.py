@@ -1,0 +1,139 @@
+"""Facilities: studios, control rooms, transmitters ... each at one location."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import Field
+
+from db.tables import facilities, locations
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor, Role
+from domain.errors import NotFound, ValidationFailed
+from domain.references import require_row
+from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+
+TOPIC = "facilities"
+KINDS = ("studio", "control_room", "transmitter", "datacenter", "office", "other")
+STATUSES = ("operational", "degraded", "offline", "maintenance")
+REQUIRED_FIELDS = {"name", "location", "kind"}
+UNIQUE_MESSAGE = "The fields location, name must make a unique set."
+
+Kind = Literal["studio", "control_room", "transmitter", "datacenter", "office", "other"]
+Status = Literal["operational", "degraded", "offline", "maintenance"]
+
+
+class FacilityIn(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    location: int
+    kind: Kind
+    status: Status = "operational"
+    description: str = ""
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "location": row["location_id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "description": row["description"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def list_query() -> sa.Select[Any]:
+    return sa.select(facilities)
+
+
+async def get_facility(conn: Connection, *, facility_id: int) -> dict[str, Any] | None:
+    row = await conn.fetch_one(sa.select(facilities).where(facilities.c.id == facility_id))
+    return serialize(row._mapping) if row else None
+
+
+async def _require(conn: Connection, facility_id: int) -> dict[str, Any]:
+    found = await get_facility(conn, facility_id=facility_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def _checked_values(
+    conn: Connection, data: Mapping[str, Any], *, facility_id: int | None = None
+) -> dict[str, Any]:
+    """Validate input, its location reference and the (location, name) uniqueness."""
+    values = validate(FacilityIn, data).model_dump()
+    await require_row(conn, field="location", table=locations, value=values["location"])
+    clash = sa.select(facilities.c.id).where(
+        facilities.c.location_id == values["location"], facilities.c.name == values["name"]
+    )
+    if facility_id is not None:
+        clash = clash.where(facilities.c.id != facility_id)
+    if await conn.fetch_val(clash) is not None:
+        raise ValidationFailed.on("non_field_errors", UNIQUE_MESSAGE)
+    return values
+
+
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    columns = dict(values)
+    columns["location_id"] = columns.pop("location")
+    return columns
+
+
+async def create_facility(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    await take_write_lock(uow)
+    actor.require(Role.MANAGER)
+    values = await _checked_values(uow.conn, data)
+    facility_id = await uow.conn.execute(
+        facilities.insert().values(**_columns(values), created_at=uow.now, updated_at=uow.now)
+    )
+    created = await _require(uow.conn, facility_id)
+    uow.emit(TOPIC, "created", object_id=facility_id, data=created)
+    return created
+
+
+async def update_facility(
+    uow: UnitOfWork,
+    actor: Actor,
+    facility_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    await take_write_lock(uow)
+    actor.require(Role.MANAGER)
+    current = await _require(uow.conn, facility_id)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    values = await _checked_values(uow.conn, merged, facility_id=facility_id)
+    changes = changed_fields(current, values)
+    if changes:
+        await uow.conn.execute(
+            facilities.update()
+            .where(facilities.c.id == facility_id)
+            .values(**_columns(values), updated_at=uow.now)
+        )
+    updated = await _require(uow.conn, facility_id)
+    if changes:
+        await uow.record_history(TOPIC, facility_id, changes)
+        uow.emit(TOPIC, "updated", object_id=facility_id, data=updated)
+    return updated
+
+
+async def delete_facility(
+    uow: UnitOfWork, actor: Actor, facility_id: int, *, if_match: str | None = None
+) -> None:
+    """Delete a facility; one still referenced (shifts, tickets, events) is a 409."""
+    await take_write_lock(uow)
+    actor.require(Role.ADMIN)
+    current = await _require(uow.conn, facility_id)
+    check_if_match(current, if_match)
+    await uow.conn.execute(facilities.delete().where(facilities.c.id == facility_id))
+    uow.emit(TOPIC, "deleted", object_id=facility_id, data={"id": facility_id})

@@ -1,0 +1,125 @@
+"""Profile images: checked by content (Pillow), stored under the media directory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from PIL import Image
+
+from db.tables import profiles
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor
+from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.users import TOPIC, get_profile
+
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+IMAGE_DIR = "profile-images"
+# Pillow format name → the extension the stored file gets (the client's name is ignored).
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+NOT_AN_IMAGE = "Upload a valid image: PNG, JPEG or WebP."
+TOO_LARGE = f"The image is too large (limit {MAX_IMAGE_BYTES // (1024 * 1024)} MiB)."
+NO_FILE = "No file was submitted."
+
+_STORED_NAME = re.compile(r"\d+-[0-9a-f]{16,64}\.(png|jpg|webp)\Z")
+
+
+def image_extension(data: bytes) -> str:
+    """The extension for `data` if it is a PNG, JPEG or WebP image; else 400 on `image`."""
+    if not data:
+        raise ValidationFailed.on("image", "The submitted file is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValidationFailed.on("image", TOO_LARGE)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            image.verify()
+    except Exception:  # Pillow raises many kinds for junk and decompression bombs
+        raise ValidationFailed.on("image", NOT_AN_IMAGE) from None
+    if image_format not in EXTENSIONS:
+        raise ValidationFailed.on("image", NOT_AN_IMAGE)
+    return EXTENSIONS[image_format]
+
+
+def image_dir(media_root: Path) -> Path:
+    return media_root / IMAGE_DIR
+
+
+def stored_image_path(media_root: Path, name: str) -> Path | None:
+    """The file for a served name, or None when the name is not one we could have made."""
+    if not _STORED_NAME.match(name):
+        return None
+    folder = image_dir(media_root).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        return None
+    return path
+
+
+def media_type_of(path: Path) -> str:
+    return MEDIA_TYPES[path.suffix.removeprefix(".")]
+
+
+def check_can_set_image(actor: Actor, profile: dict[str, Any]) -> None:
+    """Only the profile's owner or an admin may change its image."""
+    if not (actor.is_admin or profile["user"] == actor.id):
+        raise PermissionDenied()
+
+
+def _write_file(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def _remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+async def set_profile_image(
+    uow: UnitOfWork, actor: Actor, profile_id: int, *, data: bytes, media_root: Path
+) -> dict[str, Any]:
+    """Store a new image for a profile and return the updated profile."""
+    await take_write_lock(uow)
+    current = await get_profile(uow.conn, profile_id=profile_id)
+    if current is None:
+        raise NotFound()
+    check_can_set_image(actor, current)
+    extension = await asyncio.to_thread(image_extension, data)
+    folder = image_dir(media_root)
+    name = f"{profile_id}-{secrets.token_hex(16)}.{extension}"
+    old = await uow.conn.fetch_val(
+        sa.select(profiles.c.profile_image).where(profiles.c.id == profile_id)
+    )
+    await asyncio.to_thread(_write_file, folder, name, data)
+    try:
+        await uow.conn.execute(
+            profiles.update()
+            .where(profiles.c.id == profile_id)
+            .values(profile_image=f"{IMAGE_DIR}/{name}", updated_at=uow.now)
+        )
+        updated = await get_profile(uow.conn, profile_id=profile_id)
+        assert updated is not None
+    except BaseException:
+        await asyncio.to_thread(_remove_file, folder / name)
+        raise
+    await uow.record_history(
+        TOPIC, profile_id, {"profile_image": [current["profile_image"], updated["profile_image"]]}
+    )
+    uow.emit(TOPIC, "updated", object_id=profile_id, data=updated)
+    if old and _STORED_NAME.match(old.removeprefix(IMAGE_DIR + "/")):
+        old_path = folder / old.removeprefix(IMAGE_DIR + "/")
+
+        async def remove_old() -> None:
+            await asyncio.to_thread(_remove_file, old_path)
+
+        uow.after_commit(remove_old)
+    return updated

@@ -1,0 +1,271 @@
+"""Profiles: who may change which fields of a user, passwords, deactivation."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import Field, field_validator
+
+from db.tables import locations, profiles, users
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain import sessions, tokens
+from domain.actors import Actor, Role
+from domain.emails import is_valid_address
+from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.passwords import hash_password, password_problems, verify_password
+from domain.references import require_row
+from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+from domain.users import TOPIC, create_user, get_profile, profile_query, serialize_profile
+
+# What a user may change on their own profile; everything else needs an admin.
+CONTACT_FIELDS = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "phone",
+        "location",
+        "email_notifications",
+    }
+)
+ADMIN_FIELDS = frozenset({"username", "role", "is_active"})
+EDITABLE_FIELDS = CONTACT_FIELDS | ADMIN_FIELDS
+USER_COLUMNS = ("username", "email", "first_name", "last_name", "role", "is_active")
+PROFILE_COLUMNS = ("title", "department", "phone", "location", "email_notifications")
+REQUIRED_FIELDS = {"username"}
+ROLES = tuple(role.value for role in Role)
+USERNAME_TAKEN = "A user with that username already exists."
+# History shows that a password changed, never a hash of it.
+PASSWORD_HISTORY = ["********", "********"]
+
+_USERNAME = re.compile(r"[\w.@+-]+\Z")
+
+
+class ProfileIn(Schema):
+    username: str = Field(min_length=1, max_length=150)
+    email: str = Field(default="", max_length=254)
+    first_name: str = Field(default="", max_length=150)
+    last_name: str = Field(default="", max_length=150)
+    role: Literal["admin", "manager", "operator", "viewer"] = "viewer"
+    is_active: bool = True
+    title: str = Field(default="", max_length=200)
+    department: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=50)
+    location: int | None = None
+    email_notifications: bool = True
+
+    @field_validator("username")
+    @classmethod
+    def _username_chars(cls, value: str) -> str:
+        if not _USERNAME.match(value):
+            raise ValueError(
+                "Enter a valid username. This value may contain only letters, "
+                "numbers, and @/./+/-/_ characters."
+            )
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email_address(cls, value: str) -> str:
+        if value and not is_valid_address(value):
+            raise ValueError("Enter a valid email address.")
+        return value
+
+
+class ProfileCreate(ProfileIn):
+    password: str = Field(max_length=128)
+
+
+class PasswordChange(Schema):
+    password: str = Field(min_length=1, max_length=128)
+    current_password: str | None = Field(default=None, max_length=128)
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return serialize_profile(row)
+
+
+def list_query() -> sa.Select[Any]:
+    return profile_query()
+
+
+async def _require(conn: Connection, profile_id: int) -> dict[str, Any]:
+    found = await get_profile(conn, profile_id=profile_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def _check_references(
+    conn: Connection, values: Mapping[str, Any], *, user_id: int | None = None
+) -> None:
+    """400 for an unknown location or a username another user already has."""
+    await require_row(conn, field="location", table=locations, value=values["location"])
+    clash = sa.select(users.c.id).where(users.c.username == values["username"])
+    if user_id is not None:
+        clash = clash.where(users.c.id != user_id)
+    if await conn.fetch_val(clash) is not None:
+        raise ValidationFailed.on("username", USERNAME_TAKEN)
+
+
+async def create_profile(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a user and its profile (admins only)."""
+    await take_write_lock(uow)
+    actor.require(Role.ADMIN)
+    values = validate(ProfileCreate, data).model_dump()
+    await _check_references(uow.conn, values)
+    created = await create_user(
+        uow,
+        username=values["username"],
+        password=values["password"],
+        role=values["role"],
+        email=values["email"],
+        first_name=values["first_name"],
+        last_name=values["last_name"],
+        title=values["title"],
+        department=values["department"],
+        phone=values["phone"],
+        location_id=values["location"],
+    )
+    # create_user makes active users with notifications on; apply the other choices.
+    extra = {
+        name: values[name]
+        for name in ("is_active", "email_notifications")
+        if values[name] != created[name]
+    }
+    if not extra:
+        return created
+    await _write(uow, user_id=created["user"], profile_id=created["id"], values=extra)
+    updated = await _require(uow.conn, created["id"])
+    uow.emit(TOPIC, "updated", object_id=created["id"], data=updated)
+    return updated
+
+
+def _editable(profile: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: profile[name] for name in EDITABLE_FIELDS}
+
+
+def _check_allowed(actor: Actor, *, is_self: bool, changes: Mapping[str, Any]) -> None:
+    """Admins change anything; others only their own contact fields (viewers: nothing)."""
+    if actor.is_admin:
+        return
+    if not is_self:
+        raise PermissionDenied()
+    if changes.keys() & ADMIN_FIELDS:
+        raise PermissionDenied()
+    if changes and not actor.role.at_least(Role.OPERATOR):
+        raise PermissionDenied()
+
+
+async def _new_password(
+    conn: Connection, actor: Actor, *, user_id: int, username: str, data: Mapping[str, Any]
+) -> str | None:
+    """The validated new password, if one was sent; non-admins must prove the current one."""
+    if "password" not in data:
+        return None
+    change = validate(PasswordChange, data)
+    if change.current_password is None and not actor.is_admin:
+        raise ValidationFailed.on("current_password", "This field is required.")
+    if change.current_password is not None:
+        password_hash = await conn.fetch_val(
+            sa.select(users.c.password_hash).where(users.c.id == user_id)
+        )
+        if not verify_password(password_hash, change.current_password):
+            raise ValidationFailed.on("current_password", "The current password is incorrect.")
+    problems = password_problems(change.password, username=username)
+    if problems:
+        raise ValidationFailed({"password": problems})
+    return change.password
+
+
+async def _write(
+    uow: UnitOfWork, *, user_id: int, profile_id: int, values: Mapping[str, Any]
+) -> None:
+    user_values = {name: values[name] for name in USER_COLUMNS if name in values}
+    profile_values = {name: values[name] for name in PROFILE_COLUMNS if name in values}
+    if "location" in profile_values:
+        profile_values["location_id"] = profile_values.pop("location")
+    await uow.conn.execute(
+        users.update().where(users.c.id == user_id).values(**user_values, updated_at=uow.now)
+    )
+    await uow.conn.execute(
+        profiles.update()
+        .where(profiles.c.id == profile_id)
+        .values(**profile_values, updated_at=uow.now)
+    )
+
+
+async def end_credentials(
+    uow: UnitOfWork, *, user_id: int, keep_session_key_hash: str | None = None
+) -> None:
+    """End a user's sessions (but the one kept) and revoke all their tokens."""
+    await sessions.end_user_sessions(
+        uow, user_id=user_id, keep_session_key_hash=keep_session_key_hash
+    )
+    await tokens.revoke_user_tokens(uow, user_id=user_id)
+
+
+async def update_profile(
+    uow: UnitOfWork,
+    actor: Actor,
+    profile_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Apply a PATCH/PUT, including password changes and (de)activation."""
+    await take_write_lock(uow)
+    current = await _require(uow.conn, profile_id)
+    user_id = current["user"]
+    is_self = user_id == actor.id
+    if not (actor.is_admin or is_self):
+        raise PermissionDenied()
+    check_if_match(current, if_match)
+    before = _editable(current)
+    sent = {name: value for name, value in data.items() if name in EDITABLE_FIELDS}
+    merged = merge_for_update(before, sent, partial=partial, required=REQUIRED_FIELDS)
+    values = validate(ProfileIn, merged).model_dump()
+    changes = changed_fields(before, values)
+    _check_allowed(actor, is_self=is_self, changes=changes)
+    await _check_references(uow.conn, values, user_id=user_id)
+    password = await _new_password(
+        uow.conn, actor, user_id=user_id, username=values["username"], data=data
+    )
+    if not changes and password is None:
+        return current
+    await _write(uow, user_id=user_id, profile_id=profile_id, values=values)
+    if password is not None:
+        password_hash = await asyncio.to_thread(hash_password, password)
+        await uow.conn.execute(
+            users.update().where(users.c.id == user_id).values(password_hash=password_hash)
+        )
+        changes["password"] = PASSWORD_HISTORY
+        keep = actor.credential_id if is_self and actor.via == "session" else None
+        await end_credentials(uow, user_id=user_id, keep_session_key_hash=keep)
+    if changes.get("is_active") == [True, False]:
+        await end_credentials(uow, user_id=user_id)
+    updated = await _require(uow.conn, profile_id)
+    await uow.record_history(TOPIC, profile_id, changes)
+    uow.emit(TOPIC, "updated", object_id=profile_id, data=updated)
+    return updated
+
+
+async def delete_profile(
+    uow: UnitOfWork, actor: Actor, profile_id: int, *, if_match: str | None = None
+) -> None:
+    """Delete a user and its profile (admins); one still referenced is a 409: deactivate it."""
+    await take_write_lock(uow)
+    actor.require(Role.ADMIN)
+    current = await _require(uow.conn, profile_id)
+    check_if_match(current, if_match)
+    await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
+    uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})
