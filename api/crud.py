@@ -14,7 +14,9 @@ from starlette.routing import Route
 
 from api.body import read_json
 from api.context import get_store, if_match, path_id, require_actor
+from api.csv_export import csv_response, wants_csv
 from api.listing import ListSpec, Serializer, paginate
+from api.openapi.meta import ResourceDoc
 from api.responses import JSONResponse, detail_response, no_content
 from db.uow import UnitOfWork
 from domain.actors import Actor
@@ -40,6 +42,8 @@ class Resource:
     update: Updater | None = None
     delete: Deleter | None = None
     extra_routes: Sequence[Route] = ()
+    csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
+    doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
 
 
 def _method_not_allowed(request: Request) -> Response:
@@ -51,6 +55,15 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
         actor = require_actor(request)
         store = get_store(request)
         if request.method == "GET":
+            if resource.csv and wants_csv(request):
+                return csv_response(
+                    store,
+                    resource.list_query(actor),
+                    spec=resource.spec,
+                    params=request.query_params,
+                    serialize=resource.serialize,
+                    filename=resource.path.strip("/").replace("/", "-") + ".csv",
+                )
             async with store.connection() as conn:
                 page = await paginate(
                     conn,
@@ -105,14 +118,21 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
     return endpoint
 
 
+class ResourceRoute(Route):
+    """A route built from a Resource, so the OpenAPI generator can document it from one."""
+
+    def __init__(self, path: str, resource: Resource, *, detail: bool) -> None:
+        endpoint = detail_endpoint(resource) if detail else collection_endpoint(resource)
+        methods = ["GET", "PUT", "PATCH", "DELETE"] if detail else ["GET", "POST"]
+        super().__init__(path, endpoint, methods=methods)
+        self.resource = resource
+        self.detail = detail
+
+
 def resource_routes(resource: Resource) -> list[Route]:
     """`<path>/` (GET, POST) and `<path>/<id>/` (GET, PUT, PATCH, DELETE)."""
     return [
         *resource.extra_routes,
-        Route(f"{resource.path}/", collection_endpoint(resource), methods=["GET", "POST"]),
-        Route(
-            f"{resource.path}/{{id:int}}/",
-            detail_endpoint(resource),
-            methods=["GET", "PUT", "PATCH", "DELETE"],
-        ),
+        ResourceRoute(f"{resource.path}/", resource, detail=False),
+        ResourceRoute(f"{resource.path}/{{id:int}}/", resource, detail=True),
     ]

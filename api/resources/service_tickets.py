@@ -1,0 +1,73 @@
+"""/api/service-tickets/ with its comments and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from api.resources.ticket_threads import thread_routes
+from db.tables import service_tickets as t
+from domain import service_tickets
+from domain.actors import Actor
+from domain.tickets import PRIORITIES, priority_rank
+
+PATH = "/service-tickets"
+
+
+async def _get(conn: Connection, actor: Actor, ticket_id: int) -> dict | None:
+    return await service_tickets.get_service_ticket(conn, ticket_id=ticket_id)
+
+
+RESOURCE = Resource(
+    path=PATH,
+    spec=ListSpec(
+        filters=(
+            Filter("status", t.c.status, kind="choice", choices=service_tickets.STATUSES),
+            Filter("priority", t.c.priority, kind="choice", choices=PRIORITIES),
+            Filter("category", t.c.category, kind="choice", choices=service_tickets.CATEGORIES),
+            Filter("facility", t.c.facility_id),
+            Filter("assigned_to", t.c.assigned_to),
+            Filter("requested_by", t.c.requested_by),
+            Filter("due_before", t.c.due_date, kind="date", op="lte"),
+            Filter("due_after", t.c.due_date, kind="date", op="gte"),
+        ),
+        search=(t.c.number, t.c.title, t.c.description),
+        ordering={
+            "number": t.c.number,
+            "title": t.c.title,
+            "priority": priority_rank(t.c.priority),
+            "status": t.c.status,
+            "category": t.c.category,
+            "due_date": t.c.due_date,
+            "completed_at": t.c.completed_at,
+            "created_at": t.c.created_at,
+            "updated_at": t.c.updated_at,
+            "id": t.c.id,
+        },
+        default_ordering=("-created_at",),
+        id_column=t.c.id,
+    ),
+    list_query=lambda actor: service_tickets.list_query(),
+    serialize=service_tickets.serialize,
+    get=_get,
+    create=service_tickets.create_service_ticket,
+    update=service_tickets.update_service_ticket,
+    delete=service_tickets.delete_service_ticket,
+    extra_routes=thread_routes(
+        PATH,
+        subject=service_tickets.TOPIC,
+        require_ticket=service_tickets.require_service_ticket,
+    ),
+    csv=True,
+    doc=ResourceDoc(
+        input=service_tickets.ServiceTicketIn,
+        read_only={"number": str, "requested_by": int, "completed_at": datetime | None},
+        description="Setting `assigned_to` on a `new` ticket moves it to `assigned`.",
+    ),
+)
+
+routes = resource_routes(RESOURCE)

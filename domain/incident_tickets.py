@@ -1,0 +1,248 @@
+"""Incident tickets: numbered INC-…, moved through a status machine with server-set stamps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import AwareDatetime, Field
+
+from db.tables import incident_tickets, incident_types
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor, Role
+from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.numbers import next_number
+from domain.schemas import Schema, check_if_match, merge_for_update, validate
+from domain.tickets import (
+    Priority,
+    check_references,
+    common_references,
+    delete_thread,
+    history_changes,
+    notify_assignee,
+)
+
+TOPIC = "incident-tickets"
+COUNTER = "incident_tickets"
+NUMBER_PREFIX = "INC"
+REQUIRED_FIELDS = {"title", "incident_type"}
+STATUSES = ("open", "acknowledged", "in_progress", "resolved", "closed")
+
+Status = Literal["open", "acknowledged", "in_progress", "resolved", "closed"]
+
+# Moves any writer may make; a manager may also close from any status.
+MOVES: dict[str, frozenset[str]] = {
+    "open": frozenset({"acknowledged"}),
+    "acknowledged": frozenset({"in_progress"}),
+    "in_progress": frozenset({"resolved"}),
+    "resolved": frozenset({"closed", "in_progress"}),
+    "closed": frozenset(),
+}
+# The stamp each status sets when a ticket enters it.
+STAMPS = {"acknowledged": "acknowledged_at", "resolved": "resolved_at", "closed": "closed_at"}
+
+
+class IncidentTicketIn(Schema):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    incident_type: int
+    facility: int | None = None
+    priority: Priority | None = None
+    status: Status = "open"
+    on_air_impact: bool = False
+    assigned_to: int | None = None
+    occurred_at: AwareDatetime | None = None
+    resolution: str = ""
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "number": row["number"],
+        "title": row["title"],
+        "description": row["description"],
+        "incident_type": row["incident_type_id"],
+        "facility": row["facility_id"],
+        "priority": row["priority"],
+        "status": row["status"],
+        "on_air_impact": row["on_air_impact"],
+        "reported_by": row["reported_by"],
+        "assigned_to": row["assigned_to"],
+        "occurred_at": row["occurred_at"],
+        "acknowledged_at": row["acknowledged_at"],
+        "resolved_at": row["resolved_at"],
+        "closed_at": row["closed_at"],
+        "resolution": row["resolution"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def list_query() -> sa.Select[Any]:
+    """Every ticket: incident tickets are visible to every role."""
+    return sa.select(incident_tickets)
+
+
+async def get_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
+    row = await conn.fetch_one(
+        sa.select(incident_tickets).where(incident_tickets.c.id == ticket_id)
+    )
+    return serialize(row._mapping) if row else None
+
+
+async def require_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:
+    """The ticket, or NotFound (also used by its comments and history)."""
+    found = await get_incident_ticket(conn, ticket_id=ticket_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def check_move(actor: Actor, current: str, target: str) -> None:
+    """Allow `current → target` or raise: 400 on `status` if no one may, 403 if only a manager."""
+    if target == current or target in MOVES[current]:
+        return
+    if target == "closed":
+        if not actor.is_manager:
+            raise PermissionDenied()
+        return
+    raise ValidationFailed.on(
+        "status", f'Cannot move an incident ticket from "{current}" to "{target}".'
+    )
+
+
+def _stamps(current: str, target: str, now: datetime) -> dict[str, Any]:
+    """Stamp the status entered; reopening clears the resolution time it had."""
+    if target == current:
+        return {}
+    stamps: dict[str, Any] = {}
+    if target in STAMPS:
+        stamps[STAMPS[target]] = now
+    if current == "resolved" and target == "in_progress":
+        stamps["resolved_at"] = None
+    return stamps
+
+
+def _require_resolution(values: Mapping[str, Any], *, entering: bool) -> None:
+    if entering and not values["resolution"].strip():
+        raise ValidationFailed.on("resolution", "A resolution is required to resolve a ticket.")
+
+
+async def _type_default_priority(conn: Connection, type_id: int) -> str:
+    return await conn.fetch_val(
+        sa.select(incident_types.c.default_priority).where(incident_types.c.id == type_id)
+    )
+
+
+async def _check_references(conn: Connection, values: Mapping[str, Any]) -> None:
+    await check_references(
+        conn,
+        {"incident_type": (incident_types, values["incident_type"]), **common_references(values)},
+    )
+
+
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated input → table columns."""
+    return {
+        "title": values["title"],
+        "description": values["description"],
+        "incident_type_id": values["incident_type"],
+        "facility_id": values["facility"],
+        "priority": values["priority"],
+        "status": values["status"],
+        "on_air_impact": values["on_air_impact"],
+        "assigned_to": values["assigned_to"],
+        "occurred_at": values["occurred_at"],
+        "resolution": values["resolution"],
+    }
+
+
+async def create_incident_ticket(
+    uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Open a ticket reported by the actor; status always starts at `open`."""
+    actor.require(Role.OPERATOR)
+    values = validate(IncidentTicketIn, {**data, "status": "open"}).model_dump()
+    # Numbering first: its write takes SQLite's write lock before any read in this transaction.
+    number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
+    await _check_references(uow.conn, values)
+    if values["priority"] is None:
+        values["priority"] = await _type_default_priority(uow.conn, values["incident_type"])
+    if values["occurred_at"] is None:
+        values["occurred_at"] = uow.now
+    ticket_id = await uow.conn.execute(
+        incident_tickets.insert().values(
+            **_columns(values),
+            number=number,
+            reported_by=actor.id,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+    )
+    created = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
+    uow.emit(TOPIC, "created", object_id=ticket_id, data=created)
+    await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=TOPIC)
+    return created
+
+
+async def update_incident_ticket(
+    uow: UnitOfWork,
+    actor: Actor,
+    ticket_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Edit fields and/or move `status`; every changed field is written to history."""
+    actor.require(Role.OPERATOR)
+    await take_write_lock(uow)
+    current = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    values = validate(IncidentTicketIn, merged).model_dump()
+    nulls = [name for name in ("priority", "occurred_at") if values[name] is None]
+    if nulls:  # defaults apply on create only
+        raise ValidationFailed({name: ["This field may not be null."] for name in nulls})
+    check_move(actor, current["status"], values["status"])
+    entering_resolved = values["status"] == "resolved" != current["status"]
+    _require_resolution(values, entering=entering_resolved)
+    await _check_references(uow.conn, values)
+    columns = {**_columns(values), **_stamps(current["status"], values["status"], uow.now)}
+    if not history_changes(current, _as_fields(columns)):
+        return current
+    await uow.conn.execute(
+        incident_tickets.update()
+        .where(incident_tickets.c.id == ticket_id)
+        .values(**columns, updated_at=uow.now)
+    )
+    updated = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
+    await uow.record_history(TOPIC, ticket_id, history_changes(current, updated))
+    uow.emit(TOPIC, "updated", object_id=ticket_id, data=updated)
+    await notify_assignee(
+        uow, actor, ticket=updated, previous_assignee=current["assigned_to"], topic=TOPIC
+    )
+    return updated
+
+
+def _as_fields(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """Table columns → representation field names (to compare before writing)."""
+    renames = {"incident_type_id": "incident_type", "facility_id": "facility"}
+    return {renames.get(key, key): value for key, value in columns.items()}
+
+
+async def delete_incident_ticket(
+    uow: UnitOfWork, actor: Actor, ticket_id: int, *, if_match: str | None = None
+) -> None:
+    """Delete a ticket with its comments and history."""
+    actor.require(Role.ADMIN)
+    await take_write_lock(uow)
+    current = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
+    check_if_match(current, if_match)
+    await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)
+    await uow.conn.execute(incident_tickets.delete().where(incident_tickets.c.id == ticket_id))
+    uow.emit(TOPIC, "deleted", object_id=ticket_id, data={"id": ticket_id})

@@ -1,0 +1,208 @@
+"""Service tickets: numbered SRV-…, planned work on facilities, assigned to a person."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import Field
+
+from db.tables import service_tickets
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor, Role
+from domain.errors import NotFound, ValidationFailed
+from domain.numbers import next_number
+from domain.schemas import Schema, check_if_match, merge_for_update, validate
+from domain.tickets import (
+    Priority,
+    check_references,
+    common_references,
+    delete_thread,
+    history_changes,
+    notify_assignee,
+)
+
+TOPIC = "service-tickets"
+COUNTER = "service_tickets"
+NUMBER_PREFIX = "SRV"
+REQUIRED_FIELDS = {"title", "category"}
+STATUSES = ("new", "assigned", "in_progress", "on_hold", "completed", "cancelled")
+CATEGORIES = ("maintenance", "repair", "installation", "request", "other")
+
+Status = Literal["new", "assigned", "in_progress", "on_hold", "completed", "cancelled"]
+Category = Literal["maintenance", "repair", "installation", "request", "other"]
+
+# Open work moves freely; `completed` may only be reopened and `cancelled` is final.
+MOVES: dict[str, frozenset[str]] = {
+    "new": frozenset({"assigned", "in_progress", "on_hold", "completed", "cancelled"}),
+    "assigned": frozenset({"new", "in_progress", "on_hold", "completed", "cancelled"}),
+    "in_progress": frozenset({"assigned", "on_hold", "completed", "cancelled"}),
+    "on_hold": frozenset({"assigned", "in_progress", "completed", "cancelled"}),
+    "completed": frozenset({"in_progress"}),
+    "cancelled": frozenset(),
+}
+
+
+class ServiceTicketIn(Schema):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    category: Category
+    facility: int | None = None
+    priority: Priority = "medium"
+    status: Status = "new"
+    assigned_to: int | None = None
+    due_date: date | None = None
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "number": row["number"],
+        "title": row["title"],
+        "description": row["description"],
+        "category": row["category"],
+        "facility": row["facility_id"],
+        "priority": row["priority"],
+        "status": row["status"],
+        "requested_by": row["requested_by"],
+        "assigned_to": row["assigned_to"],
+        "due_date": row["due_date"],
+        "completed_at": row["completed_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def list_query() -> sa.Select[Any]:
+    """Every ticket: service tickets are visible to every role."""
+    return sa.select(service_tickets)
+
+
+async def get_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
+    row = await conn.fetch_one(sa.select(service_tickets).where(service_tickets.c.id == ticket_id))
+    return serialize(row._mapping) if row else None
+
+
+async def require_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:
+    """The ticket, or NotFound (also used by its comments and history)."""
+    found = await get_service_ticket(conn, ticket_id=ticket_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def resolve_status(current: str, target: str, assignee: int | None) -> str:
+    """Apply the assignment rule: an assignee takes a `new` ticket to `assigned`, and back."""
+    if target == "new" and assignee is not None:
+        return "assigned"
+    if target == "assigned" and assignee is None:
+        if current == "assigned":  # unassigned: back to the queue
+            return "new"
+        raise ValidationFailed.on("assigned_to", "Choose who the ticket is assigned to.")
+    return target
+
+
+def check_move(current: str, target: str) -> None:
+    """Allow `current → target` or raise 400 on `status`."""
+    if target != current and target not in MOVES[current]:
+        raise ValidationFailed.on(
+            "status", f'Cannot move a service ticket from "{current}" to "{target}".'
+        )
+
+
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated input → table columns."""
+    return {
+        "title": values["title"],
+        "description": values["description"],
+        "category": values["category"],
+        "facility_id": values["facility"],
+        "priority": values["priority"],
+        "status": values["status"],
+        "assigned_to": values["assigned_to"],
+        "due_date": values["due_date"],
+    }
+
+
+def _as_fields(columns: Mapping[str, Any]) -> dict[str, Any]:
+    return {("facility" if k == "facility_id" else k): v for k, v in columns.items()}
+
+
+async def create_service_ticket(
+    uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Open a ticket requested by the actor: `new`, or `assigned` when it names an assignee."""
+    actor.require(Role.OPERATOR)
+    values = validate(ServiceTicketIn, {**data, "status": "new"}).model_dump()
+    values["status"] = resolve_status("new", "new", values["assigned_to"])
+    # Numbering first: its write takes SQLite's write lock before any read in this transaction.
+    number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
+    await check_references(uow.conn, common_references(values))
+    ticket_id = await uow.conn.execute(
+        service_tickets.insert().values(
+            **_columns(values),
+            number=number,
+            requested_by=actor.id,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+    )
+    created = await require_service_ticket(uow.conn, ticket_id=ticket_id)
+    uow.emit(TOPIC, "created", object_id=ticket_id, data=created)
+    await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=TOPIC)
+    return created
+
+
+async def update_service_ticket(
+    uow: UnitOfWork,
+    actor: Actor,
+    ticket_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Edit fields and/or move `status`; every changed field is written to history."""
+    actor.require(Role.OPERATOR)
+    await take_write_lock(uow)
+    current = await require_service_ticket(uow.conn, ticket_id=ticket_id)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    values = validate(ServiceTicketIn, merged).model_dump()
+    values["status"] = resolve_status(current["status"], values["status"], values["assigned_to"])
+    check_move(current["status"], values["status"])
+    await check_references(uow.conn, common_references(values))
+    columns = _columns(values)
+    if values["status"] != current["status"]:
+        columns["completed_at"] = uow.now if values["status"] == "completed" else None
+    if not history_changes(current, _as_fields(columns)):
+        return current
+    await uow.conn.execute(
+        service_tickets.update()
+        .where(service_tickets.c.id == ticket_id)
+        .values(**columns, updated_at=uow.now)
+    )
+    updated = await require_service_ticket(uow.conn, ticket_id=ticket_id)
+    await uow.record_history(TOPIC, ticket_id, history_changes(current, updated))
+    uow.emit(TOPIC, "updated", object_id=ticket_id, data=updated)
+    await notify_assignee(
+        uow, actor, ticket=updated, previous_assignee=current["assigned_to"], topic=TOPIC
+    )
+    return updated
+
+
+async def delete_service_ticket(
+    uow: UnitOfWork, actor: Actor, ticket_id: int, *, if_match: str | None = None
+) -> None:
+    """Delete a ticket with its comments and history."""
+    actor.require(Role.ADMIN)
+    await take_write_lock(uow)
+    current = await require_service_ticket(uow.conn, ticket_id=ticket_id)
+    check_if_match(current, if_match)
+    await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)
+    await uow.conn.execute(service_tickets.delete().where(service_tickets.c.id == ticket_id))
+    uow.emit(TOPIC, "deleted", object_id=ticket_id, data={"id": ticket_id})

@@ -1,0 +1,120 @@
+"""`?format=csv`: every filtered row, no pagination, representation columns, visibility kept."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from api import csv_export
+from api.crud import Resource, resource_routes
+from api.errors import EXCEPTION_HANDLERS
+from api.resources import incident_tickets as incident_resource
+from db.tables import incident_tickets as t
+from domain import incident_tickets
+from domain.actors import Actor, Role
+from tests.builders.tickets import make_incident, make_incident_type, make_service_ticket
+
+
+def parse(response: httpx.Response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def test_cells_follow_json_spelling_and_defuse_formulas() -> None:
+    cell = csv_export.csv_cell
+    assert cell(None) == ""
+    assert cell(True) == "true" and cell(False) == "false"
+    assert cell(7) == "7"
+    assert cell(datetime(2026, 11, 26, 14, 5, tzinfo=UTC)) == "2026-11-26T14:05:00Z"
+    assert cell(date(2026, 11, 26)) == "2026-11-26"
+    assert cell([1, 2]) == "[1,2]"
+    assert cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert cell("-5 dB") == "'-5 dB"
+    assert cell("plain, with comma") == "plain, with comma"
+
+
+async def test_incident_csv_has_every_filtered_row_and_no_pages(login, monkeypatch) -> None:
+    monkeypatch.setattr(csv_export, "ROWS_PER_CHUNK", 2)  # several chunks, one header
+    manager = await login("manager")
+    kind = await make_incident_type(manager)
+    made = [
+        await make_incident(manager, incident_type=kind["id"], title=f"Open {n}") for n in range(5)
+    ]
+    critical = await make_incident(
+        manager, incident_type=kind["id"], title="=cmd|' /C calc'!A0", priority="critical"
+    )
+    response = await manager.get("/api/incident-tickets/?format=csv&priority=medium&page_size=1")
+    rows = parse(response)
+    assert 'filename="incident-tickets.csv"' in response.headers["content-disposition"]
+    assert list(rows[0]) == list(made[0])  # columns = the representation's fields, in order
+    assert [row["number"] for row in rows] == [m["number"] for m in reversed(made)]
+    assert rows[-1]["facility"] == "" and rows[-1]["on_air_impact"] == "false"
+    assert rows[-1]["created_at"] == made[0]["created_at"]
+    viewer = await login("viewer")
+    only = parse(await viewer.get("/api/incident-tickets/?format=csv&priority=critical"))
+    assert [row["id"] for row in only] == [str(critical["id"])]
+    assert only[0]["title"] == "'=cmd|' /C calc'!A0"
+    assert (await viewer.get("/api/incident-tickets/?format=csv&status=nope")).status_code == 400
+    assert (await viewer.get("/api/incident-tickets/?format=csv&status=closed")).text == ""
+
+
+async def test_service_and_type_lists_export_too(login) -> None:
+    manager = await login("manager")
+    await make_incident_type(manager, name="Power")
+    types = parse(await manager.get("/api/incident-types/?format=csv"))
+    assert [row["name"] for row in types] == ["Power"]
+    ticket = await make_service_ticket(manager, due_date="2026-12-31")
+    services = parse(await manager.get("/api/service-tickets/?format=csv&due_after=2026-12-01"))
+    assert [(row["number"], row["due_date"]) for row in services] == [
+        (ticket["number"], "2026-12-31")
+    ]
+    json_list = await manager.get("/api/service-tickets/?format=json")
+    assert json_list.json()["count"] == 1
+
+
+class _ActorFromHeader(BaseHTTPMiddleware):
+    """Stand-in for the auth middleware: `X-User` names the acting operator."""
+
+    async def dispatch(self, request, call_next):
+        user_id = int(request.headers["X-User"])
+        request.state.actor = Actor(user_id, f"user{user_id}", Role.OPERATOR)
+        return await call_next(request)
+
+
+@pytest.fixture
+async def own_only_client(store):
+    """An app whose incident list shows each operator only the tickets they reported."""
+    resource = Resource(
+        path="/mine",
+        spec=incident_resource.RESOURCE.spec,
+        list_query=lambda actor: incident_tickets.list_query().where(t.c.reported_by == actor.id),
+        serialize=incident_tickets.serialize,
+        get=incident_resource.RESOURCE.get,
+        csv=True,
+    )
+    app = Starlette(routes=resource_routes(resource), exception_handlers=EXCEPTION_HANDLERS)
+    app.add_middleware(_ActorFromHeader)
+    app.state.store = store
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def test_csv_keeps_the_list_query_visibility(login, own_only_client) -> None:
+    manager = await login("manager")
+    operator = await login("operator")
+    kind = await make_incident_type(manager)
+    await make_incident(manager, incident_type=kind["id"])
+    mine = await make_incident(operator, incident_type=kind["id"])
+    as_operator = {"X-User": str(operator.user["user"])}
+    rows = parse(await own_only_client.get("/mine/?format=csv", headers=as_operator))
+    assert [row["id"] for row in rows] == [str(mine["id"])]
+    page = (await own_only_client.get("/mine/", headers=as_operator)).json()
+    assert page["count"] == 1
