@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from databases.core import Connection, Transaction
 
 from db.errors import is_integrity_error, translate_integrity_error
-from db.tables import events, history
+from db.tables import events, history, users
 from db.types import dumps
 
 if TYPE_CHECKING:
@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 EVENTS_ADVISORY_LOCK_KEY = 0x424D5345  # "BMSE"
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+# A write that changes nothing but makes SQLite take its write lock.
+_SQLITE_NOOP_WRITE = users.update().where(sa.false()).values(updated_at=users.c.updated_at)
+
+
+async def take_sqlite_write_lock(conn: Connection) -> None:
+    """Serialize SQLite writers from the first statement of the transaction.
+
+    `databases` opens SQLite transactions with a deferred BEGIN; one that reads first and
+    writes later cannot wait for another writer (SQLite skips the busy handler to avoid a
+    deadlock) and fails at once with "database is locked". Writing first makes the busy
+    timeout apply and makes read-check-write sequences (overlap checks) race-free.
+    """
+    await conn.execute(_SQLITE_NOOP_WRITE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,8 @@ class UnitOfWork:
         self.conn = await self._connection_cm.__aenter__()
         self._transaction = self.conn.transaction()
         await self._transaction.start()
+        if not self.store.is_postgres:
+            await take_sqlite_write_lock(self.conn)
         return self
 
     async def __aexit__(

@@ -1,0 +1,77 @@
+"""/api/scheduled-events/"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from db.tables import scheduled_event_attendees
+from db.tables import scheduled_events as t
+from domain import scheduled_events
+from domain.actors import Actor
+
+
+@dataclass(frozen=True)
+class AttendeeFilter(Filter):
+    """`?attendee=3,5`: events any of these users attends."""
+
+    def clause(self, raw: str) -> sa.ColumnElement[bool]:
+        values = [self.parse(part.strip()) for part in raw.split(",") if part.strip()]
+        if not values:
+            raise ValueError("Enter a value.")
+        return scheduled_events.has_attendee(values)
+
+
+async def _get(conn: Connection, actor: Actor, event_id: int) -> dict[str, Any] | None:
+    return await scheduled_events.get_scheduled_event(conn, event_id=event_id)
+
+
+RESOURCE = Resource(
+    path="/scheduled-events",
+    spec=ListSpec(
+        filters=(
+            Filter("facility", t.c.facility_id),
+            Filter("kind", t.c.kind, kind="choice", choices=scheduled_events.KINDS),
+            Filter("start_after", t.c.start, kind="datetime", op="gte"),
+            Filter("start_before", t.c.start, kind="datetime", op="lte"),
+            Filter("end_after", t.c.end, kind="datetime", op="gte"),
+            Filter("end_before", t.c.end, kind="datetime", op="lte"),
+            Filter("series", t.c.series_id),
+            AttendeeFilter("attendee", scheduled_event_attendees.c.user_id),
+        ),
+        search=(t.c.title, t.c.description),
+        ordering={
+            "start": t.c.start,
+            "end": t.c.end,
+            "title": t.c.title,
+            "kind": t.c.kind,
+            "facility": t.c.facility_id,
+            "created_at": t.c.created_at,
+            "updated_at": t.c.updated_at,
+            "id": t.c.id,
+        },
+        default_ordering=("start",),
+        id_column=t.c.id,
+    ),
+    list_query=lambda actor: scheduled_events.list_query(),
+    serialize=scheduled_events.serialize,
+    get=_get,
+    create=scheduled_events.create_scheduled_event,
+    update=scheduled_events.update_scheduled_event,
+    delete=scheduled_events.delete_scheduled_event,
+    doc=ResourceDoc(
+        input=scheduled_events.ScheduledEventIn,
+        read_only={"created_by": int | None, "series": int | None},
+        create_only={"recurrence": str | None},
+        description="`attendees`: user ids. `recurrence` (create only): an RFC 5545 RRULE; the "
+        "event then starts a series whose occurrences the recurring job creates.",
+    ),
+)
+
+routes = resource_routes(RESOURCE)

@@ -1,0 +1,64 @@
+"""/api/shifts/"""
+
+from __future__ import annotations
+
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from db.tables import shifts as t
+from domain import shifts
+from domain.actors import Actor
+
+
+async def _get(conn: Connection, actor: Actor, shift_id: int) -> dict | None:
+    return await shifts.get_shift(conn, shift_id=shift_id)
+
+
+RESOURCE = Resource(
+    path="/shifts",
+    spec=ListSpec(
+        filters=(
+            Filter("user", t.c.user_id),
+            Filter("facility", t.c.facility_id),
+            Filter("status", t.c.status, kind="choice", choices=shifts.STATUSES),
+            Filter("series", t.c.series_id),
+            Filter("start_after", t.c.start, kind="datetime", op="gte"),
+            Filter("start_before", t.c.start, kind="datetime", op="lte"),
+            Filter("end_after", t.c.end, kind="datetime", op="gte"),
+            Filter("end_before", t.c.end, kind="datetime", op="lte"),
+        ),
+        search=(t.c.position, t.c.notes),
+        ordering={
+            "start": t.c.start,
+            "end": t.c.end,
+            "user": t.c.user_id,
+            "facility": t.c.facility_id,
+            "status": t.c.status,
+            "position": t.c.position,
+            "created_at": t.c.created_at,
+            "updated_at": t.c.updated_at,
+            "id": t.c.id,
+        },
+        default_ordering=("start",),
+        id_column=t.c.id,
+    ),
+    list_query=lambda actor: shifts.list_query(),
+    serialize=shifts.serialize,
+    get=_get,
+    create=shifts.create_shift,
+    update=shifts.update_shift,
+    delete=shifts.delete_shift,
+    csv=True,
+    doc=ResourceDoc(
+        input=shifts.ShiftIn,
+        read_only={"series": int | None},
+        create_only={"recurrence": str | None},
+        description="`end` after `start`, at most 24 h; overlapping another non-cancelled "
+        "shift of the same user: 409. `recurrence` (create only): an RFC 5545 RRULE such as "
+        "`FREQ=WEEKLY;BYDAY=MO,TU;COUNT=10`; the shift then starts a series.",
+    ),
+)
+
+routes = resource_routes(RESOURCE)

@@ -1,0 +1,66 @@
+"""/api/time-entries/ (private rows: operators see only their own)"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from db.tables import time_entries as t
+from domain import time_entries
+from domain.actors import Actor
+
+
+async def _get(conn: Connection, actor: Actor, entry_id: int) -> dict | None:
+    return await time_entries.get_time_entry(conn, actor, entry_id=entry_id)
+
+
+RESOURCE = Resource(
+    path="/time-entries",
+    spec=ListSpec(
+        filters=(
+            Filter("user", t.c.user_id),
+            Filter("status", t.c.status, kind="choice", choices=time_entries.STATUSES),
+            Filter("date_after", t.c.date, kind="date", op="gte"),
+            Filter("date_before", t.c.date, kind="date", op="lte"),
+            Filter("shift", t.c.shift_id),
+        ),
+        search=(t.c.description,),
+        ordering={
+            "date": t.c.date,
+            "start": t.c.start,
+            "end": t.c.end,
+            "user": t.c.user_id,
+            "status": t.c.status,
+            "created_at": t.c.created_at,
+            "updated_at": t.c.updated_at,
+            "id": t.c.id,
+        },
+        default_ordering=("-date",),
+        id_column=t.c.id,
+    ),
+    list_query=time_entries.list_query,
+    serialize=time_entries.serialize,
+    get=_get,
+    create=time_entries.create_time_entry,
+    update=time_entries.update_time_entry,
+    delete=time_entries.delete_time_entry,
+    csv=True,
+    doc=ResourceDoc(
+        input=time_entries.TimeEntryIn,
+        read_only={
+            "duration_minutes": int,
+            "reviewed_by": int | None,
+            "reviewed_at": datetime | None,
+        },
+        output_types={"user": int, "date": date},
+        description="Private: operators see only their own entries (others are 404). `user` is "
+        "the creator unless a manager sets it. The owner edits while draft/submitted and moves "
+        "draft→submitted (rejected→draft to rework); a manager moves submitted→approved/rejected.",
+    ),
+)
+
+routes = resource_routes(RESOURCE)

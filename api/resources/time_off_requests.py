@@ -1,0 +1,66 @@
+"""/api/time-off-requests/ (private rows: operators see only their own)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from db.tables import time_off_requests as t
+from domain import time_off
+from domain.actors import Actor
+
+
+async def _get(conn: Connection, actor: Actor, request_id: int) -> dict | None:
+    return await time_off.get_time_off(conn, actor, request_id=request_id)
+
+
+RESOURCE = Resource(
+    path="/time-off-requests",
+    spec=ListSpec(
+        filters=(
+            Filter("user", t.c.user_id),
+            Filter("status", t.c.status, kind="choice", choices=time_off.STATUSES),
+            Filter("kind", t.c.kind, kind="choice", choices=time_off.KINDS),
+            Filter("start_after", t.c.start_date, kind="date", op="gte"),
+            Filter("start_before", t.c.start_date, kind="date", op="lte"),
+        ),
+        search=(t.c.reason,),
+        ordering={
+            "created_at": t.c.created_at,
+            "updated_at": t.c.updated_at,
+            "start_date": t.c.start_date,
+            "end_date": t.c.end_date,
+            "user": t.c.user_id,
+            "status": t.c.status,
+            "kind": t.c.kind,
+            "id": t.c.id,
+        },
+        default_ordering=("-created_at",),
+        id_column=t.c.id,
+    ),
+    list_query=time_off.list_query,
+    serialize=time_off.serialize,
+    get=_get,
+    create=time_off.create_time_off,
+    update=time_off.update_time_off,
+    delete=time_off.delete_time_off,
+    doc=ResourceDoc(
+        input=time_off.TimeOffIn,
+        read_only={
+            "user": int,
+            "reviewed_by": int | None,
+            "reviewed_at": datetime | None,
+            "conflicting_shifts": list[int],
+        },
+        description="Private: operators see only their own requests (others are 404). The "
+        "requester edits or cancels while pending; a manager approves or denies (with "
+        "`review_note`). `conflicting_shifts`: the requester's non-cancelled shifts that "
+        "overlap the dates, as days at each shift's facility.",
+    ),
+)
+
+routes = resource_routes(RESOURCE)

@@ -1,0 +1,102 @@
+"""Recurring shifts and events: validate an RFC 5545 RRULE and store its `series` row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases.core import Connection
+from dateutil.rrule import DAILY, rrule, rrulestr
+
+from db.tables import facilities, locations, profiles, series
+from db.uow import UnitOfWork
+from domain.errors import ValidationFailed
+
+FIELD = "recurrence"
+RRULE_MAX_CHARS = 500
+DEFAULT_TIMEZONE = "UTC"
+# Occurrences are whole shifts or events: anything finer than daily is a mistake.
+_FINEST_FREQ = DAILY
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+def _invalid(message: str) -> ValidationFailed:
+    return ValidationFailed.on(FIELD, message)
+
+
+def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
+    """Return the normalized RRULE (no `RRULE:` prefix) or raise 400 on `recurrence`."""
+    rule_text = text.strip()
+    if rule_text.upper().startswith("RRULE:"):
+        rule_text = rule_text[len("RRULE:") :]
+    if not rule_text or len(rule_text) > RRULE_MAX_CHARS:
+        raise _invalid("Enter an RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TU;COUNT=10.")
+    if any(c in rule_text for c in "\r\n:"):
+        raise _invalid("Give a single RRULE line; DTSTART, RDATE and EXDATE are not accepted.")
+    local_start = dtstart.astimezone(ZoneInfo(timezone))
+    try:
+        rule = rrulestr(rule_text, dtstart=local_start)
+    except _PARSE_ERRORS as exc:
+        raise _invalid(f"Not a valid RRULE: {exc}") from None
+    if not isinstance(rule, rrule):
+        raise _invalid("Give a single RRULE.")
+    if rule._freq > _FINEST_FREQ:  # dateutil numbers YEARLY=0 ... SECONDLY=6
+        raise _invalid("Recurrences more frequent than daily are not supported.")
+    try:
+        first = next(iter(rule), None)
+    except _PARSE_ERRORS as exc:
+        raise _invalid(f"Not a valid RRULE: {exc}") from None
+    if first is None:
+        raise _invalid("The recurrence produces no occurrences.")
+    return rule_text
+
+
+async def facility_timezone(conn: Connection, *, facility_id: int | None) -> str | None:
+    """The IANA zone of a facility's location (None when there is no such facility)."""
+    if facility_id is None:
+        return None
+    return await conn.fetch_val(
+        sa.select(locations.c.timezone)
+        .select_from(facilities.join(locations, locations.c.id == facilities.c.location_id))
+        .where(facilities.c.id == facility_id)
+    )
+
+
+async def user_timezone(conn: Connection, *, user_id: int) -> str | None:
+    """The IANA zone of a user's profile location, if set."""
+    return await conn.fetch_val(
+        sa.select(locations.c.timezone)
+        .select_from(profiles.join(locations, locations.c.id == profiles.c.location_id))
+        .where(profiles.c.user_id == user_id)
+    )
+
+
+async def create_series(
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    rrule_text: str,
+    dtstart: datetime,
+    duration_secs: int,
+    timezone: str,
+    template: Mapping[str, Any],
+    created_by: int | None,
+) -> int:
+    """Insert the `series` row the recurring job materializes; return its id."""
+    return await uow.conn.execute(
+        series.insert().values(
+            kind=kind,
+            rrule=rrule_text,
+            dtstart=dtstart,
+            duration_secs=duration_secs,
+            timezone=timezone,
+            template=dict(template),
+            materialized_until=dtstart,
+            created_by=created_by,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+    )

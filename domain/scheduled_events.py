@@ -1,0 +1,235 @@
+"""Scheduled events: broadcasts, maintenance windows, meetings ... with their attendees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from databases.core import Connection
+from pydantic import AwareDatetime, Field
+
+from db.aggregates import joined_text, split_ids
+from db.tables import facilities, scheduled_event_attendees, scheduled_events, users
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor, Role
+from domain.errors import NotFound, ValidationFailed
+from domain.recurrence import (
+    DEFAULT_TIMEZONE,
+    create_series,
+    facility_timezone,
+    parse_rrule,
+    user_timezone,
+)
+from domain.references import invalid_pk, require_row
+from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+
+TOPIC = "scheduled-events"
+SERIES_KIND = "scheduled_event"
+KINDS = ("broadcast", "maintenance", "meeting", "training", "other")
+REQUIRED_FIELDS = {"title", "kind", "start", "end"}
+MAX_ATTENDEES = 500
+
+Kind = Literal["broadcast", "maintenance", "meeting", "training", "other"]
+
+
+class ScheduledEventIn(Schema):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    kind: Kind
+    facility: int | None = None
+    start: AwareDatetime
+    end: AwareDatetime
+    all_day: bool = False
+    attendees: list[int] = Field(default_factory=list, max_length=MAX_ATTENDEES)
+
+
+def attendee_ids() -> sa.ScalarSelect[Any]:
+    """The event's attendee ids as `joined_text` (correlated to the outer event row)."""
+    a = scheduled_event_attendees
+    return (
+        sa.select(joined_text(a.c.user_id))
+        .where(a.c.event_id == scheduled_events.c.id)
+        .correlate(scheduled_events)
+        .scalar_subquery()
+    )
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "kind": row["kind"],
+        "facility": row["facility_id"],
+        "start": row["start"],
+        "end": row["end"],
+        "all_day": row["all_day"],
+        "attendees": split_ids(row["attendee_ids"]),
+        "created_by": row["created_by"],
+        "series": row["series_id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def list_query() -> sa.Select[Any]:
+    return sa.select(scheduled_events, attendee_ids().label("attendee_ids"))
+
+
+def has_attendee(user_ids: Iterable[int]) -> sa.ColumnElement[bool]:
+    """Events any of `user_ids` attends (the `attendee` filter)."""
+    a = scheduled_event_attendees
+    return sa.exists().where(a.c.event_id == scheduled_events.c.id, a.c.user_id.in_(user_ids))
+
+
+async def get_scheduled_event(conn: Connection, *, event_id: int) -> dict[str, Any] | None:
+    row = await conn.fetch_one(list_query().where(scheduled_events.c.id == event_id))
+    return serialize(row._mapping) if row else None
+
+
+async def _require(conn: Connection, event_id: int) -> dict[str, Any]:
+    found = await get_scheduled_event(conn, event_id=event_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def _check_event(conn: Connection, event: ScheduledEventIn) -> list[int]:
+    """Validate times and references; return the attendee ids, sorted and unique."""
+    if event.end <= event.start:
+        raise ValidationFailed.on("end", "End must be after start.")
+    await require_row(conn, field="facility", table=facilities, value=event.facility)
+    wanted = sorted(set(event.attendees))
+    if wanted:
+        rows = await conn.fetch_all(sa.select(users.c.id).where(users.c.id.in_(wanted)))
+        missing = [uid for uid in wanted if uid not in {row[0] for row in rows}]
+        if missing:
+            raise ValidationFailed({"attendees": [invalid_pk(uid) for uid in missing]})
+    return wanted
+
+
+def _row_values(event: ScheduledEventIn) -> dict[str, Any]:
+    return {
+        "title": event.title,
+        "description": event.description,
+        "kind": event.kind,
+        "facility_id": event.facility,
+        "start": event.start,
+        "end": event.end,
+        "all_day": event.all_day,
+    }
+
+
+async def _set_attendees(uow: UnitOfWork, event_id: int, user_ids: list[int]) -> None:
+    a = scheduled_event_attendees
+    await uow.conn.execute(a.delete().where(a.c.event_id == event_id))
+    for user_id in user_ids:
+        await uow.conn.execute(a.insert().values(event_id=event_id, user_id=user_id))
+
+
+async def _series_timezone(uow: UnitOfWork, event: ScheduledEventIn, actor: Actor) -> str:
+    """Recur in the facility's zone, else the creator's, else UTC."""
+    return (
+        await facility_timezone(uow.conn, facility_id=event.facility)
+        or await user_timezone(uow.conn, user_id=actor.id)
+        or DEFAULT_TIMEZONE
+    )
+
+
+def _recurrence_text(data: Mapping[str, Any]) -> str | None:
+    raw = data.get("recurrence")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ValidationFailed.on("recurrence", "Not a valid string.")
+    return raw
+
+
+async def create_scheduled_event(
+    uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    actor.require(Role.MANAGER)
+    event = validate(ScheduledEventIn, data)
+    recurrence = _recurrence_text(data)
+    await take_write_lock(uow)
+    attendees = await _check_event(uow.conn, event)
+    series_id = None
+    if recurrence is not None:
+        timezone = await _series_timezone(uow, event, actor)
+        rule = parse_rrule(recurrence, dtstart=event.start, timezone=timezone)
+        series_id = await create_series(
+            uow,
+            kind=SERIES_KIND,
+            rrule_text=rule,
+            dtstart=event.start,
+            duration_secs=int((event.end - event.start).total_seconds()),
+            timezone=timezone,
+            template={
+                "title": event.title,
+                "description": event.description,
+                "kind": event.kind,
+                "facility_id": event.facility,
+                "all_day": event.all_day,
+                "attendees": attendees,
+                "created_by": actor.id,
+            },
+            created_by=actor.id,
+        )
+    event_id = await uow.conn.execute(
+        scheduled_events.insert().values(
+            **_row_values(event),
+            created_by=actor.id,
+            series_id=series_id,
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+    )
+    await _set_attendees(uow, event_id, attendees)
+    created = await _require(uow.conn, event_id)
+    uow.emit(TOPIC, "created", object_id=event_id, data=created)
+    return created
+
+
+async def update_scheduled_event(
+    uow: UnitOfWork,
+    actor: Actor,
+    event_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    actor.require(Role.MANAGER)
+    await take_write_lock(uow)
+    current = await _require(uow.conn, event_id)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    event = validate(ScheduledEventIn, merged)
+    attendees = await _check_event(uow.conn, event)
+    changes = changed_fields(current, {**event.model_dump(), "attendees": attendees})
+    if not changes:
+        return current
+    await uow.conn.execute(
+        scheduled_events.update()
+        .where(scheduled_events.c.id == event_id)
+        .values(**_row_values(event), updated_at=uow.now)
+    )
+    if "attendees" in changes:
+        await _set_attendees(uow, event_id, attendees)
+    updated = await _require(uow.conn, event_id)
+    await uow.record_history(TOPIC, event_id, changes)
+    uow.emit(TOPIC, "updated", object_id=event_id, data=updated)
+    return updated
+
+
+async def delete_scheduled_event(
+    uow: UnitOfWork, actor: Actor, event_id: int, *, if_match: str | None = None
+) -> None:
+    actor.require(Role.ADMIN)
+    await take_write_lock(uow)
+    current = await _require(uow.conn, event_id)
+    check_if_match(current, if_match)
+    await uow.conn.execute(scheduled_events.delete().where(scheduled_events.c.id == event_id))
+    uow.emit(TOPIC, "deleted", object_id=event_id, data={"id": event_id})

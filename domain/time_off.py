@@ -1,0 +1,264 @@
+"""Time-off requests: private to the requester and managers; a manager approves or denies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases.core import Connection
+
+from db.aggregates import SEPARATOR, epoch_secs, joined_text
+from db.tables import facilities, locations, shifts, time_off_requests
+from db.uow import UnitOfWork
+from db.write_lock import take_write_lock
+from domain.actors import Actor, Role
+from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.notifications import notify
+from domain.privacy import visible_to
+from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+
+TOPIC = "time-off-requests"
+KINDS = ("vacation", "sick", "personal", "other")
+STATUSES = ("pending", "approved", "denied", "cancelled")
+REQUIRED_FIELDS = {"kind", "start_date", "end_date"}
+REVIEW_STATUSES = ("approved", "denied")
+DAY_SECS = 24 * 3600
+_FIELD_SEP = "|"
+
+Kind = Literal["vacation", "sick", "personal", "other"]
+Status = Literal["pending", "approved", "denied", "cancelled"]
+
+
+class TimeOffIn(Schema):
+    kind: Kind
+    start_date: dt.date
+    end_date: dt.date
+    reason: str = ""
+    status: Status = "pending"
+    review_note: str = ""
+
+
+def _shift_candidates() -> sa.ScalarSelect[Any]:
+    """The requester's live shifts near the dates, as "id|start|end|zone" text.
+
+    Dates are days at each shift's facility, so the exact test runs in Python
+    (`conflicting_shift_ids`); SQL only narrows to a window one day wider each side.
+    """
+    t, s = time_off_requests, shifts
+    sep = sa.literal(_FIELD_SEP, sa.Text)
+    item = (
+        sa.cast(s.c.id, sa.Text)
+        + sep
+        + sa.cast(epoch_secs(s.c.start), sa.Text)
+        + sep
+        + sa.cast(epoch_secs(s.c.end), sa.Text)
+        + sep
+        + locations.c.timezone
+    )
+    return (
+        sa.select(joined_text(item))
+        .select_from(
+            s.join(facilities, facilities.c.id == s.c.facility_id).join(
+                locations, locations.c.id == facilities.c.location_id
+            )
+        )
+        .where(
+            s.c.user_id == t.c.user_id,
+            s.c.status != "cancelled",
+            epoch_secs(s.c.start) < epoch_secs(t.c.end_date) + 2 * DAY_SECS,
+            epoch_secs(s.c.end) > epoch_secs(t.c.start_date) - DAY_SECS,
+        )
+        .correlate(t)
+        .scalar_subquery()
+    )
+
+
+def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) -> list[int]:
+    """Ids of candidate shifts that overlap the days start..end at their facility."""
+    found: set[int] = set()
+    for item in (candidates or "").split(SEPARATOR):
+        if not item:
+            continue
+        shift_id, shift_start, shift_end, zone_name = item.split(_FIELD_SEP, 3)
+        zone = ZoneInfo(zone_name)
+        day_start = dt.datetime.combine(start, dt.time(), zone).timestamp()
+        day_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).timestamp()
+        if int(shift_start) < day_end and int(shift_end) > day_start:
+            found.add(int(shift_id))
+    return sorted(found)
+
+
+def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user": row["user_id"],
+        "kind": row["kind"],
+        "start_date": row["start_date"],
+        "end_date": row["end_date"],
+        "reason": row["reason"],
+        "status": row["status"],
+        "reviewed_by": row["reviewed_by"],
+        "reviewed_at": row["reviewed_at"],
+        "review_note": row["review_note"],
+        "conflicting_shifts": conflicting_shift_ids(
+            row["shift_candidates"], row["start_date"], row["end_date"]
+        ),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def visibility(actor: Actor) -> sa.ColumnElement[bool]:
+    """The rows `actor` may see: own ones, or all for managers."""
+    return visible_to(actor, time_off_requests.c.user_id)
+
+
+def _query() -> sa.Select[Any]:
+    return sa.select(time_off_requests, _shift_candidates().label("shift_candidates"))
+
+
+def list_query(actor: Actor) -> sa.Select[Any]:
+    return _query().where(visibility(actor))
+
+
+async def get_time_off(conn: Connection, actor: Actor, *, request_id: int) -> dict[str, Any] | None:
+    """The request if `actor` may see it; someone else's private row is None (404)."""
+    row = await conn.fetch_one(list_query(actor).where(time_off_requests.c.id == request_id))
+    return serialize(row._mapping) if row else None
+
+
+async def _load(conn: Connection, request_id: int) -> dict[str, Any]:
+    row = await conn.fetch_one(_query().where(time_off_requests.c.id == request_id))
+    if row is None:
+        raise NotFound()
+    return serialize(row._mapping)
+
+
+def _check_dates(request: TimeOffIn) -> None:
+    if request.end_date < request.start_date:
+        raise ValidationFailed.on("end_date", "End date must not be before start date.")
+
+
+def _emit(uow: UnitOfWork, action: str, request: Mapping[str, Any]) -> None:
+    uow.emit(
+        TOPIC,
+        action,
+        object_id=request["id"],
+        data=dict(request),
+        owner_id=request["user"],
+        private=True,
+    )
+
+
+async def create_time_off(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    actor.require(Role.OPERATOR)
+    request = validate(TimeOffIn, data)
+    _check_dates(request)
+    if request.status != "pending":
+        raise ValidationFailed.on("status", "A new request is pending.")
+    await take_write_lock(uow)
+    request_id = await uow.conn.execute(
+        time_off_requests.insert().values(
+            user_id=actor.id,
+            kind=request.kind,
+            start_date=request.start_date,
+            end_date=request.end_date,
+            reason=request.reason,
+            status="pending",
+            review_note="",
+            created_at=uow.now,
+            updated_at=uow.now,
+        )
+    )
+    created = await _load(uow.conn, request_id)
+    _emit(uow, "created", created)
+    return created
+
+
+def _check_move(actor: Actor, current: Mapping[str, Any], target: str) -> None:
+    before = current["status"]
+    if target == before:
+        return
+    if target in REVIEW_STATUSES and not actor.is_manager:
+        raise PermissionDenied()
+    if target == "cancelled" and current["user"] != actor.id:
+        raise PermissionDenied()
+    if before != "pending" or target == "pending":
+        raise ValidationFailed.on("status", f'A request cannot move from "{before}" to "{target}".')
+
+
+async def update_time_off(
+    uow: UnitOfWork,
+    actor: Actor,
+    request_id: int,
+    data: Mapping[str, Any],
+    *,
+    partial: bool,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    await take_write_lock(uow)
+    current = await get_time_off(uow.conn, actor, request_id=request_id)
+    if current is None:
+        raise NotFound()
+    actor.require(Role.OPERATOR)
+    check_if_match(current, if_match)
+    merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
+    if not actor.is_manager:
+        merged["review_note"] = current["review_note"]  # the reviewer's field
+    request = validate(TimeOffIn, merged)
+    _check_dates(request)
+    _check_move(actor, current, request.status)
+    changes = changed_fields(current, request.model_dump())
+    if not changes:
+        return current
+    if changes.keys() & {"kind", "start_date", "end_date", "reason"}:
+        if current["user"] != actor.id:
+            raise PermissionDenied()
+        if current["status"] != "pending":
+            raise ValidationFailed.on("non_field_errors", "Only a pending request can be changed.")
+    values = request.model_dump()
+    reviewed = "status" in changes and request.status in REVIEW_STATUSES
+    if reviewed:
+        values.update(reviewed_by=actor.id, reviewed_at=uow.now)
+    await uow.conn.execute(
+        time_off_requests.update()
+        .where(time_off_requests.c.id == request_id)
+        .values(**values, updated_at=uow.now)
+    )
+    updated = await _load(uow.conn, request_id)
+    await uow.record_history(TOPIC, request_id, changes)
+    _emit(uow, "updated", updated)
+    if reviewed:
+        await notify(
+            uow,
+            user_id=updated["user"],
+            kind="time_off_reviewed",
+            title=f"Your time off request was {updated['status']}",
+            body=updated["review_note"],
+            link=f"/api/time-off-requests/{request_id}/",
+        )
+    return updated
+
+
+async def delete_time_off(
+    uow: UnitOfWork, actor: Actor, request_id: int, *, if_match: str | None = None
+) -> None:
+    """Admins only: requesters cancel instead, so the record stays."""
+    await take_write_lock(uow)
+    current = await get_time_off(uow.conn, actor, request_id=request_id)
+    if current is None:
+        raise NotFound()
+    actor.require(Role.ADMIN)
+    check_if_match(current, if_match)
+    await uow.conn.execute(time_off_requests.delete().where(time_off_requests.c.id == request_id))
+    uow.emit(
+        TOPIC,
+        "deleted",
+        object_id=request_id,
+        data={"id": request_id},
+        owner_id=current["user"],
+        private=True,
+    )
