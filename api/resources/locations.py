@@ -6,6 +6,7 @@ from databases.core import Connection
 
 from api.crud import Resource, resource_routes
 from api.listing import ListSpec
+from api.openapi.meta import ResourceDoc
 from db.tables import locations as t
 from domain import locations
 from domain.actors import Actor
@@ -29,6 +30,7 @@ RESOURCE = Resource(
     create=locations.create_location,
     update=locations.update_location,
     delete=locations.delete_location,
+    doc=ResourceDoc(input=locations.LocationIn),
 )
 
 routes = resource_routes(RESOURCE)
