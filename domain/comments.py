@@ -46,7 +46,7 @@ def list_query(*, subject: str, subject_id: int) -> sa.Select[Any]:
 
 async def get_comment(conn: Connection, *, comment_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(ticket_comments).where(ticket_comments.c.id == comment_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def require_subject(conn: Connection, *, subject: str, subject_id: int) -> None:

@@ -54,7 +54,7 @@ def list_query() -> sa.Select[Any]:
 
 async def get_facility(conn: Connection, *, facility_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(facilities).where(facilities.c.id == facility_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _require(conn: Connection, facility_id: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
+from db.compiled_cache import bound
 from db.tables import incident_tickets, incident_types
 from db.uow import UnitOfWork
 from db.write_lock import take_write_lock
@@ -87,11 +88,13 @@ def list_query() -> sa.Select[Any]:
     return sa.select(incident_tickets)
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_BY_ID = sa.select(incident_tickets).where(incident_tickets.c.id == sa.bindparam("ticket_id"))
+
+
 async def get_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
-    row = await conn.fetch_one(
-        sa.select(incident_tickets).where(incident_tickets.c.id == ticket_id)
-    )
-    return serialize(row._mapping) if row else None
+    row = await conn.fetch_one(bound(_BY_ID, ticket_id=ticket_id))
+    return serialize(row) if row else None
 
 
 async def require_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:

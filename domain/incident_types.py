@@ -56,7 +56,7 @@ def list_query() -> sa.Select[Any]:
 
 async def get_incident_type(conn: Connection, *, type_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(incident_types).where(incident_types.c.id == type_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _require(conn: Connection, type_id: int) -> dict[str, Any]:

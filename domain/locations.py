@@ -62,7 +62,7 @@ def list_query() -> sa.Select[Any]:
 
 async def get_location(conn: Connection, *, location_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(locations).where(locations.c.id == location_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _require(conn: Connection, location_id: int) -> dict[str, Any]:

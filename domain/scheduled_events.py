@@ -86,7 +86,7 @@ def has_attendee(user_ids: Iterable[int]) -> sa.ColumnElement[bool]:
 
 async def get_scheduled_event(conn: Connection, *, event_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(list_query().where(scheduled_events.c.id == event_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _require(conn: Connection, event_id: int) -> dict[str, Any]:

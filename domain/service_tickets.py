@@ -84,7 +84,7 @@ def list_query() -> sa.Select[Any]:
 
 async def get_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(service_tickets).where(service_tickets.c.id == ticket_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def require_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:

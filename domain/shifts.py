@@ -70,7 +70,7 @@ def list_query() -> sa.Select[Any]:
 
 async def get_shift(conn: Connection, *, shift_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(shifts).where(shifts.c.id == shift_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _require(conn: Connection, shift_id: int) -> dict[str, Any]:

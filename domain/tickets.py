@@ -8,6 +8,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases.core import Connection
 
+from db.priorities import PRIORITIES, priority_rank  # noqa: F401  (in db/: an index uses it)
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
 from domain.actors import Actor
@@ -16,20 +17,12 @@ from domain.notifications import notify
 from domain.references import invalid_pk
 from domain.schemas import changed_fields
 
-PRIORITIES = ("low", "medium", "high", "critical")
 Priority = Literal["low", "medium", "high", "critical"]
 
 ASSIGNED_KIND = "ticket_assigned"
 
 # Read-only bookkeeping that changes on every write; history would only repeat it.
 _UNTRACKED = frozenset({"updated_at"})
-
-
-def priority_rank(column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
-    """Order priorities by severity (low < critical), not alphabetically."""
-    # Ranks as SQL literals: bound parameters in THEN would be typed like the column (text).
-    ranks = {name: sa.literal_column(str(rank)) for rank, name in enumerate(PRIORITIES)}
-    return sa.case(ranks, value=column, else_=sa.literal_column("-1"))
 
 
 async def check_references(

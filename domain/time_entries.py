@@ -85,14 +85,14 @@ def list_query(actor: Actor) -> sa.Select[Any]:
 async def get_time_entry(conn: Connection, actor: Actor, *, entry_id: int) -> dict[str, Any] | None:
     """The entry if `actor` may see it; someone else's private row is None (404)."""
     row = await conn.fetch_one(list_query(actor).where(time_entries.c.id == entry_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _load(conn: Connection, entry_id: int) -> dict[str, Any]:
     row = await conn.fetch_one(sa.select(time_entries).where(time_entries.c.id == entry_id))
     if row is None:
         raise NotFound()
-    return serialize(row._mapping)
+    return serialize(row)
 
 
 async def _check_entry(conn: Connection, entry: TimeEntryIn, *, user_id: int) -> None:

@@ -127,14 +127,14 @@ def list_query(actor: Actor) -> sa.Select[Any]:
 async def get_time_off(conn: Connection, actor: Actor, *, request_id: int) -> dict[str, Any] | None:
     """The request if `actor` may see it; someone else's private row is None (404)."""
     row = await conn.fetch_one(list_query(actor).where(time_off_requests.c.id == request_id))
-    return serialize(row._mapping) if row else None
+    return serialize(row) if row else None
 
 
 async def _load(conn: Connection, request_id: int) -> dict[str, Any]:
     row = await conn.fetch_one(_query().where(time_off_requests.c.id == request_id))
     if row is None:
         raise NotFound()
-    return serialize(row._mapping)
+    return serialize(row)
 
 
 def _check_dates(request: TimeOffIn) -> None:

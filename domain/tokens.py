@@ -3,7 +3,10 @@ library) whose ids are kept server-side so they can be revoked."""
 
 from __future__ import annotations
 
+import functools
 import secrets
+import types
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,24 +16,30 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from db.compiled_cache import bound
 from db.tables import auth_tokens, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import AuthenticationFailed
 
 ALGORITHM = "HS256"
+DECODED_TOKENS_CACHED = 4096
 ISSUER = "bms"
 
 
+@functools.lru_cache(maxsize=8)
 def _key(secret_key: str) -> OctKey:
     return OctKey.import_key(secret_key.encode())
 
 
-def _decode(token: str, secret_key: str) -> dict[str, Any] | None:
+@functools.lru_cache(maxsize=DECODED_TOKENS_CACHED)
+def _decode(token: str, secret_key: str) -> Mapping[str, Any] | None:
+    """Return the verified claims once per token; expiry and revocation are checked per use."""
     try:
-        return jwt.decode(token, _key(secret_key), algorithms=[ALGORITHM]).claims
+        claims = jwt.decode(token, _key(secret_key), algorithms=[ALGORITHM]).claims
     except (JoseError, ValueError, TypeError):
         return None
+    return types.MappingProxyType(claims)  # shared by every caller: read-only
 
 
 async def _issue(
@@ -67,6 +76,20 @@ async def issue_token_pair(
     }
 
 
+# Runs on every bearer request: built once, only the values change.
+_LIVE_TOKEN_USER = (
+    sa.select(users.c.id, users.c.username, users.c.role)
+    .select_from(auth_tokens.join(users, users.c.id == auth_tokens.c.user_id))
+    .where(
+        auth_tokens.c.jti == sa.bindparam("jti"),
+        auth_tokens.c.kind == sa.bindparam("kind"),
+        auth_tokens.c.revoked_at.is_(None),
+        auth_tokens.c.expires_at > sa.bindparam("now"),
+        users.c.is_active.is_(True),
+    )
+)
+
+
 async def _live_token_user(
     conn: Connection, *, token: str, kind: str, secret_key: str, now: datetime
 ) -> tuple[Any, str] | None:
@@ -77,17 +100,7 @@ async def _live_token_user(
     if not isinstance(exp, int) or exp <= now.timestamp():
         return None
     jti = str(claims.get("jti", ""))
-    row = await conn.fetch_one(
-        sa.select(users.c.id, users.c.username, users.c.role)
-        .select_from(auth_tokens.join(users, users.c.id == auth_tokens.c.user_id))
-        .where(
-            auth_tokens.c.jti == jti,
-            auth_tokens.c.kind == kind,
-            auth_tokens.c.revoked_at.is_(None),
-            auth_tokens.c.expires_at > now,
-            users.c.is_active.is_(True),
-        )
-    )
+    row = await conn.fetch_one(bound(_LIVE_TOKEN_USER, jti=jti, kind=kind, now=now))
     return (row, jti) if row else None
 
 

@@ -84,17 +84,17 @@ def current_user_object(profile: Mapping[str, Any]) -> dict[str, Any]:
 
 async def get_profile_by_user(conn: Connection, *, user_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(profile_query().where(users.c.id == user_id))
-    return serialize_profile(row._mapping) if row else None
+    return serialize_profile(row) if row else None
 
 
 async def get_profile(conn: Connection, *, profile_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(profile_query().where(profiles.c.id == profile_id))
-    return serialize_profile(row._mapping) if row else None
+    return serialize_profile(row) if row else None
 
 
 async def get_user_row(conn: Connection, *, username: str) -> Mapping[str, Any] | None:
     row = await conn.fetch_one(sa.select(users).where(users.c.username == username))
-    return row._mapping if row else None
+    return row if row else None
 
 
 async def active_actor(
