@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     job_retention_interval_secs: int = Field(default=3600, gt=0)
     job_email_sweep_interval_secs: int = Field(default=60, gt=0)
     scheduler_poll_secs: float = Field(default=1.0, gt=0, le=60)
+    # Embedded mode (no REDIS_URL): `bms serve` runs the recurring jobs itself.
+    scheduler_embedded: bool = True
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -98,6 +98,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "secret_key": "test-secret-key-" + "x" * 32,
         "data_dir": data_dir,
         "allowed_origins": ["http://dashboard.example"],
+        # Tests drive recurring jobs themselves (tests/tasks); none fire behind their back.
+        "scheduler_embedded": False,
     }
     values.update(overrides)
     return load_settings(**values)

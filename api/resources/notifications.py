@@ -1,0 +1,60 @@
+"""/api/notifications/ (own only) and /api/notifications/mark-all-read/"""
+
+from __future__ import annotations
+
+from databases.core import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.context import get_store, require_actor
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from api.responses import JSONResponse, no_content
+from db.tables import notifications as t
+from domain import notifications
+from domain.actors import Actor
+
+
+async def _get(conn: Connection, actor: Actor, notification_id: int) -> dict | None:
+    return await notifications.get_notification(conn, actor, notification_id=notification_id)
+
+
+async def _mark_all_read(request: Request) -> Response:
+    actor = require_actor(request)
+    if request.method != "POST":
+        return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
+    async with get_store(request).unit_of_work(actor_id=actor.id) as uow:
+        await notifications.mark_all_read(uow, actor)
+    return no_content()
+
+
+RESOURCE = Resource(
+    path="/notifications",
+    spec=ListSpec(
+        filters=(Filter("read", t.c.read, kind="bool"), Filter("kind", t.c.kind, kind="str")),
+        search=(t.c.title, t.c.body),
+        ordering={"created_at": t.c.created_at, "id": t.c.id, "read": t.c.read},
+        default_ordering=("-created_at",),
+        id_column=t.c.id,
+    ),
+    list_query=notifications.list_query,
+    serialize=notifications.serialize,
+    get=_get,
+    update=notifications.update_notification,
+    extra_routes=(
+        Route(
+            "/notifications/mark-all-read/",
+            _mark_all_read,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        ),
+    ),
+    doc=ResourceDoc(
+        input=notifications.NotificationPatch,
+        read_only={"kind": str, "title": str, "body": str, "link": str},
+        description='Own notifications only; the server creates them. PATCH `{"read": true}`.',
+    ),
+)
+
+routes = resource_routes(RESOURCE)

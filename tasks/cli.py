@@ -1,0 +1,131 @@
+"""Entry points for `bms worker` and `bms scheduler` (wired into bms.cli by the lead)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+from taskiq.receiver import Receiver
+
+from bms.settings import Settings, load_settings
+from db.store import Store
+from tasks.jobs import Job, all_jobs
+from tasks.runtime import TaskRuntime
+from tasks.scheduler import Scheduler
+
+log = structlog.get_logger("bms.tasks")
+SHUTDOWN_GRACE_SECS = 30.0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _has_redis(settings: Settings, command: str) -> bool:
+    if not settings.redis_url:
+        print(f"bms {command}: REDIS_URL is not set; in embedded mode `bms serve` runs it.")
+        return False
+    return True
+
+
+async def worker_main(settings: Settings) -> None:
+    """Consume the task stream until SIGTERM/SIGINT; unfinished messages are redelivered."""
+    store = Store(settings.effective_database_url)
+    await store.connect()
+    runtime = TaskRuntime(settings, store)
+    try:
+        await runtime.startup(worker=True)
+        receiver = Receiver(
+            runtime.broker,
+            max_async_tasks=settings.worker_concurrency,
+            run_startup=False,
+            propagate_exceptions=False,
+            wait_tasks_timeout=SHUTDOWN_GRACE_SECS,
+        )
+        log.info("worker started", concurrency=settings.worker_concurrency)
+        await receiver.listen(_stop_on_signals())
+    finally:
+        await runtime.shutdown()
+        await store.disconnect()
+
+
+async def scheduler_main(settings: Settings) -> None:
+    """Kick recurring jobs while holding the lease; stand by otherwise."""
+    store = Store(settings.effective_database_url)
+    await store.connect()
+    runtime = TaskRuntime(settings, store)
+    try:
+        await runtime.startup(worker=False)
+
+        async def kick(job: Job) -> None:
+            await runtime.run_job.kiq(job.name)
+
+        scheduler = Scheduler(
+            store, all_jobs(settings), kick, poll_secs=settings.scheduler_poll_secs
+        )
+        log.info("scheduler started", jobs=[job.name for job in scheduler.jobs])
+        await scheduler.run(_stop_on_signals())
+    finally:
+        await runtime.shutdown()
+        await store.disconnect()
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when installed (it comes with uvicorn[standard]): ~1.5x the task throughput."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
+def run_worker(settings: Settings | None = None, args: argparse.Namespace | None = None) -> int:
+    """`bms worker [--concurrency N]`: returns the process exit code."""
+    settings = settings or load_settings()
+    if not _has_redis(settings, "worker"):
+        return 2
+    concurrency = getattr(args, "concurrency", None)
+    if concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    _run(worker_main(settings))
+    return 0
+
+
+def run_scheduler(settings: Settings | None = None, args: argparse.Namespace | None = None) -> int:
+    """`bms scheduler`: returns the process exit code."""
+    settings = settings or load_settings()
+    if not _has_redis(settings, "scheduler"):
+        return 2
+    _run(scheduler_main(settings))
+    return 0
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register `worker` and `scheduler` (bms.cli wires its own; this serves `python -m`)."""
+    worker = subparsers.add_parser("worker", help="run background tasks (email, jobs)")
+    worker.add_argument("--concurrency", type=int, default=None)
+    worker.set_defaults(func=lambda args: run_worker(None, args))
+    scheduler = subparsers.add_parser("scheduler", help="kick recurring jobs (one active)")
+    scheduler.set_defaults(func=lambda args: run_scheduler(None, args))
+
+
+def main() -> None:
+    """`python -m tasks.cli worker|scheduler` until bms.cli wires the commands."""
+    parser = argparse.ArgumentParser(prog="bms")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args()
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Deliver one outbox email: claim it, send it over SMTP (or print it), record the outcome."""
+
+from __future__ import annotations
+
+import sys
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+import aiosmtplib
+import structlog
+
+from bms.settings import Settings
+from db.store import Store
+from domain.emails import ClaimedEmail, claim_email, email_state, finish_email
+
+log = structlog.get_logger("bms.email")
+
+
+class EmailBusy(RuntimeError):
+    """Another worker holds a live lease on the email: retry once the lease could expire."""
+
+    def __init__(self, message: str, retry_after_secs: float) -> None:
+        super().__init__(message)
+        self.retry_after_secs = retry_after_secs
+
+
+class SendFailed(RuntimeError):
+    """The transport failed; the retry middleware tries again with backoff."""
+
+
+class Backend(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class SMTPBackend:
+    """aiosmtplib with implicit TLS or STARTTLS as configured."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self.settings
+        await aiosmtplib.send(
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username or None,
+            password=s.smtp_password or None,
+            use_tls=s.smtp_use_tls,
+            start_tls=None if s.smtp_use_tls else (s.smtp_start_tls or None),
+            timeout=s.smtp_timeout_secs,
+        )
+
+
+class ConsoleBackend:
+    """Embedded mode without SMTP_HOST: print the mail so a developer can read it."""
+
+    async def send(self, message: EmailMessage) -> None:
+        sys.stdout.write(f"{message.as_string()}\n{'-' * 72}\n")
+        sys.stdout.flush()
+
+
+def make_backend(settings: Settings) -> Backend:
+    return SMTPBackend(settings) if settings.smtp_host else ConsoleBackend()
+
+
+def build_message(claimed: ClaimedEmail, *, sender: str) -> EmailMessage:
+    """The idempotency key is the Message-ID: receivers can drop a duplicate delivery."""
+    domain = sender.rpartition("@")[2] or "bms.localhost"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(claimed.to)
+    message["Subject"] = claimed.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = f"<{claimed.idempotency_key}@{domain}>"
+    message.set_content(claimed.body)
+    return message
+
+
+async def deliver(store: Store, settings: Settings, backend: Backend, email_id: int) -> str:
+    """Send the email unless someone already did; returns the resulting status."""
+    claimed = await claim_email(
+        store,
+        email_id=email_id,
+        lease_secs=settings.email_lease_secs,
+        max_attempts=settings.email_max_attempts,
+    )
+    if claimed is None:
+        state = await email_state(store, email_id=email_id)
+        if state and state[0] == "sending" and state[1] < settings.email_max_attempts:
+            lease_left = settings.email_lease_secs - (store.clock() - state[2]).total_seconds()
+            raise EmailBusy(f"email {email_id} is being sent by another worker", lease_left)
+        return state[0] if state else "missing"
+    try:
+        await backend.send(build_message(claimed, sender=settings.email_from))
+    except Exception as exc:
+        final = claimed.attempts >= settings.email_max_attempts
+        error = f"{type(exc).__name__}: {exc}"
+        await finish_email(
+            store,
+            email_id=email_id,
+            attempts=claimed.attempts,
+            status="failed" if final else "queued",
+            error=error,
+        )
+        log.warning("email send failed", id=email_id, attempt=claimed.attempts, error=error)
+        if final:
+            return "failed"
+        raise SendFailed(error) from exc
+    await finish_email(store, email_id=email_id, attempts=claimed.attempts, status="sent")
+    return "sent"

@@ -1,0 +1,39 @@
+"""Recurring jobs: each is `async def run(store, settings) -> dict` and safe to run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bms.settings import Settings
+from db.store import Store
+
+JobFunc = Callable[[Store, Settings], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_secs: int
+    run: JobFunc
+
+
+def all_jobs(settings: Settings) -> list[Job]:
+    """Every recurring job with its configured interval."""
+    from tasks.jobs import email_sweep, escalation, reminders, retention, series
+
+    return [
+        Job("materialize_series", settings.job_series_interval_secs, series.run),
+        Job("escalate_incidents", settings.job_escalation_interval_secs, escalation.run),
+        Job("shift_reminders", settings.job_reminders_interval_secs, reminders.run),
+        Job("retention", settings.job_retention_interval_secs, retention.run),
+        Job("email_sweep", settings.job_email_sweep_interval_secs, email_sweep.run),
+    ]
+
+
+def job_named(settings: Settings, name: str) -> Job:
+    for job in all_jobs(settings):
+        if job.name == name:
+            return job
+    raise KeyError(name)

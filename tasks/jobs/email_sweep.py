@@ -1,0 +1,46 @@
+"""Job: re-enqueue emails whose enqueue was lost or whose sender died; fail exhausted ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bms.settings import Settings
+from db.store import Store
+from db.tables import emails
+from domain.emails import dispatch, stale_email_ids
+
+# An email queued this long without a worker touching it is assumed lost in transit.
+STALE_QUEUED_SECS = 60
+
+
+async def _fail_exhausted(store: Store, settings: Settings) -> int:
+    now = store.clock()
+    lease_cutoff = now - timedelta(seconds=settings.email_lease_secs)
+    async with store.connection() as conn:
+        gone = await conn.fetch_all(
+            emails.update()
+            .where(
+                emails.c.status.in_(("queued", "sending")),
+                emails.c.attempts >= settings.email_max_attempts,
+                sa.or_(emails.c.status == "queued", emails.c.updated_at < lease_cutoff),
+            )
+            .values(status="failed", updated_at=now, error=sa.func.coalesce(emails.c.error, "")
+                    + " (gave up after the last attempt)")
+            .returning(emails.c.id)
+        )  # fmt: skip
+    return len(gone)
+
+
+async def run(store: Store, settings: Settings) -> dict[str, Any]:
+    failed = await _fail_exhausted(store, settings)
+    ids = await stale_email_ids(
+        store,
+        older_than=store.clock() - timedelta(seconds=STALE_QUEUED_SECS),
+        lease_secs=settings.email_lease_secs,
+    )
+    for email_id in ids:
+        await dispatch(store, email_id)
+    return {"requeued": ids, "failed": failed}

@@ -1,0 +1,161 @@
+"""POST /api/send-email/ → outbox → worker → real SMTP server, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+
+from db.store import Store
+from db.tables import emails
+from domain.emails import is_valid_address
+from tasks.email import deliver
+from tasks.runtime import TaskRuntime
+from tests.tasks.conftest import Mailbox, wait_until
+
+
+async def _status(store: Store, email_id: int) -> str:
+    async with store.connection() as conn:
+        return await conn.fetch_val(sa.select(emails.c.status).where(emails.c.id == email_id))
+
+
+async def test_manager_sends_email_delivered_once(
+    login: Any, store: Store, mailbox: Mailbox, worker: TaskRuntime
+) -> None:
+    manager = await login("manager")
+    body = {"to": ["ops@example.com", "eng@example.org"], "subject": "Hello", "body": "Text"}
+    response = await manager.post("/api/send-email/", json=body)
+    assert response.status_code == 202, response.text
+    email_id = response.json()["id"]
+    assert response.json() == {"id": email_id, "status": "queued"}
+
+    async def sent() -> bool:
+        return await _status(store, email_id) == "sent"
+
+    await wait_until(sent)
+    detail = (await manager.get(f"/api/emails/{email_id}/")).json()
+    assert detail["status"] == "sent" and detail["attempts"] == 1 and detail["error"] is None
+    assert detail["to"] == body["to"] and detail["sent_at"]
+    [message] = mailbox.with_subject("Hello")
+    assert message["X-Envelope-To"] == "ops@example.com,eng@example.org"
+    async with store.connection() as conn:
+        key = await conn.fetch_val(
+            sa.select(emails.c.idempotency_key).where(emails.c.id == email_id)
+        )
+    assert message["Message-ID"].startswith(f"<{key}@")
+
+
+async def test_task_running_twice_sends_once(
+    login: Any, store: Store, mailbox: Mailbox, worker: TaskRuntime
+) -> None:
+    manager = await login("manager")
+    body = {"to": ["a@example.com"], "subject": "Twice", "body": "x"}
+    email_id = (await manager.post("/api/send-email/", json=body)).json()["id"]
+    # Duplicate deliveries of the same task, concurrently and afterwards.
+    await asyncio.gather(*(worker.send_email.kiq(email_id) for _ in range(3)))
+
+    async def sent() -> bool:
+        return await _status(store, email_id) == "sent"
+
+    await wait_until(sent)
+    runtime_result = await deliver(store, worker.settings, worker.backend, email_id)
+    assert runtime_result == "sent"
+    assert len(mailbox.with_subject("Twice")) == 1
+
+
+async def test_only_managers_and_admins_send(login: Any, mailbox: Mailbox) -> None:
+    body = {"to": ["a@example.com"], "subject": "S", "body": "B"}
+    operator = await login("operator")
+    assert (await operator.post("/api/send-email/", json=body)).status_code == 403
+    admin = await login("admin")
+    email_id = (await admin.post("/api/send-email/", json=body)).json()["id"]
+    assert (await operator.get(f"/api/emails/{email_id}/")).status_code == 403
+    assert (await admin.get(f"/api/emails/{email_id}/")).status_code == 200
+
+
+async def test_recipients_validated(login: Any) -> None:
+    manager = await login("manager")
+    for to in ([], ["not-an-address"], ["a@b.c\r\nBcc: x@y.zz"], "a@example.com", [1]):
+        response = await manager.post(
+            "/api/send-email/", json={"to": to, "subject": "S", "body": ""}
+        )
+        assert response.status_code == 400, (to, response.text)
+        assert "to" in response.json()
+    response = await manager.post("/api/send-email/", json={"to": ["a@example.com"], "body": ""})
+    assert response.status_code == 400 and "subject" in response.json()
+    header_injection = {"to": ["a@example.com"], "subject": "x\nBcc: y@example.com", "body": ""}
+    assert (await manager.post("/api/send-email/", json=header_injection)).status_code == 400
+    assert (await manager.get("/api/emails/999999/")).status_code == 404
+
+
+def test_address_rules() -> None:
+    assert is_valid_address("first.last+tag@sub.example.co.uk")
+    for bad in ("", "a@b", "a@@b.cc", "<a@b.cc>", "Name <a@b.cc>", "a@b.cc,c@d.ee", "a b@c.dd"):
+        assert not is_valid_address(bad), bad
+
+
+class _FailingBackend:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def send(self, message: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionRefusedError("smtp down")
+
+
+async def test_retries_then_fails_with_error(login: Any, store: Store, app: Any) -> None:
+    """Each failure leaves the row queued with its error; the last attempt marks it failed."""
+    settings = app.state.settings
+    from domain.emails import set_dispatcher
+
+    previous = set_dispatcher(store, None)  # drive the task by hand
+    try:
+        manager = await login("manager")
+        body = {"to": ["a@example.com"], "subject": "Fails", "body": "x"}
+        email_id = (await manager.post("/api/send-email/", json=body)).json()["id"]
+        backend = _FailingBackend(failures=10)
+        for attempt in range(1, settings.email_max_attempts):
+            try:
+                await deliver(store, settings, backend, email_id)
+            except Exception as exc:
+                assert "smtp down" in str(exc)
+            detail = (await manager.get(f"/api/emails/{email_id}/")).json()
+            assert detail["status"] == "queued" and detail["attempts"] == attempt
+            assert "smtp down" in detail["error"]
+        assert await deliver(store, settings, backend, email_id) == "failed"
+        detail = (await manager.get(f"/api/emails/{email_id}/")).json()
+        assert detail["status"] == "failed" and detail["attempts"] == settings.email_max_attempts
+        assert await deliver(store, settings, backend, email_id) == "failed"
+        assert backend.calls == settings.email_max_attempts
+    finally:
+        set_dispatcher(store, previous)
+
+
+async def test_retry_middleware_backs_off_then_sends(
+    login: Any, store: Store, mailbox: Mailbox, worker: TaskRuntime
+) -> None:
+    """The first SMTP attempt is refused (451); the retry middleware sends it again."""
+    import threading
+
+    mailbox.hold = threading.Event()
+    mailbox.hold.set()
+    manager = await login("manager")
+    body = {"to": ["a@example.com"], "subject": "Retry", "body": "x"}
+    email_id = (await manager.post("/api/send-email/", json=body)).json()["id"]
+
+    async def first_arrived() -> bool:
+        return mailbox.arrived >= 1
+
+    await wait_until(first_arrived)
+    mailbox.hold.clear()  # the held DATA now answers 451; the retry is accepted
+
+    async def sent() -> bool:
+        return await _status(store, email_id) == "sent"
+
+    await wait_until(sent)
+    detail = (await manager.get(f"/api/emails/{email_id}/")).json()
+    assert detail["attempts"] == 2
+    assert len(mailbox.with_subject("Retry")) == 1
