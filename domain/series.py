@@ -20,7 +20,7 @@ from db.uow import UnitOfWork
 from db.write_lock import take_write_lock
 from domain.notifications import notify, notify_many
 from domain.scheduled_events import get_scheduled_event
-from domain.shifts import get_shift
+from domain.shifts import get_shift, lock_user_schedule
 
 log = structlog.get_logger("bms.series")
 ACTIVE_SHIFT_STATUSES = ("scheduled", "confirmed")
@@ -147,6 +147,7 @@ async def _add_shift(
     tpl = s["template"] or {}
     end = start + timedelta(seconds=s["duration_secs"])
     user_id = _tpl(tpl, "user_id", "user")
+    await lock_user_schedule(uow, user_id=user_id)  # the same lock as API-created shifts
     clash = await _overlapping_shift(uow.conn, user_id=user_id, start=start, end=end)
     if clash is not None:
         if clash["start"] != start or clash["end"] != end:  # the series' own first shift is fine
