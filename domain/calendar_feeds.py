@@ -24,7 +24,6 @@ from db.tables import (
     users,
 )
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.schemas import Schema, validate
@@ -71,7 +70,6 @@ async def get_feed(conn: Connection, actor: Actor, *, feed_id: int) -> dict[str,
 
 async def create_feed(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
     """Any user gets a personal feed; a facility feed is for managers."""
-    await take_write_lock(uow)
     values = validate(FeedIn, data)
     if values.facility is not None:
         actor.require(Role.MANAGER)

@@ -11,7 +11,6 @@ from pydantic import Field
 
 from db.tables import incident_tickets, service_tickets, ticket_comments
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.schemas import Schema, validate
@@ -61,7 +60,6 @@ async def add_comment(
 ) -> dict[str, Any]:
     """Add the actor's comment to a ticket (404 if it does not exist)."""
     actor.require(Role.OPERATOR)
-    await take_write_lock(uow)
     await require_subject(uow.conn, subject=subject, subject_id=subject_id)
     body = validate(CommentIn, data).body
     if not body.strip():

@@ -11,7 +11,6 @@ from pydantic import Field
 
 from db.tables import facilities, locations
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.references import require_row
@@ -87,7 +86,6 @@ def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def create_facility(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
-    await take_write_lock(uow)
     actor.require(Role.MANAGER)
     values = await _checked_values(uow.conn, data)
     facility_id = await uow.conn.execute(
@@ -107,7 +105,6 @@ async def update_facility(
     partial: bool,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    await take_write_lock(uow)
     actor.require(Role.MANAGER)
     current = await _require(uow.conn, facility_id)
     check_if_match(current, if_match)
@@ -131,7 +128,6 @@ async def delete_facility(
     uow: UnitOfWork, actor: Actor, facility_id: int, *, if_match: str | None = None
 ) -> None:
     """Delete a facility; one still referenced (shifts, tickets, events) is a 409."""
-    await take_write_lock(uow)
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, facility_id)
     check_if_match(current, if_match)

@@ -13,7 +13,6 @@ from pydantic import AwareDatetime, Field
 from db.compiled_cache import bound
 from db.tables import incident_tickets, incident_types
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.numbers import next_number
@@ -170,7 +169,6 @@ async def create_incident_ticket(
     """Open a ticket reported by the actor; status always starts at `open`."""
     actor.require(Role.OPERATOR)
     values = validate(IncidentTicketIn, {**data, "status": "open"}).model_dump()
-    # Numbering first: its write takes SQLite's write lock before any read in this transaction.
     number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
     await _check_references(uow.conn, values)
     if values["priority"] is None:
@@ -203,7 +201,6 @@ async def update_incident_ticket(
 ) -> dict[str, Any]:
     """Edit fields and/or move `status`; every changed field is written to history."""
     actor.require(Role.OPERATOR)
-    await take_write_lock(uow)
     current = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
     check_if_match(current, if_match)
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
@@ -243,7 +240,6 @@ async def delete_incident_ticket(
 ) -> None:
     """Delete a ticket with its comments and history."""
     actor.require(Role.ADMIN)
-    await take_write_lock(uow)
     current = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
     check_if_match(current, if_match)
     await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)

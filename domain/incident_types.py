@@ -12,7 +12,6 @@ from pydantic import Field, field_validator
 
 from db.tables import incident_types
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
@@ -93,7 +92,6 @@ async def update_incident_type(
     if_match: str | None = None,
 ) -> dict[str, Any]:
     actor.require(Role.MANAGER)
-    await take_write_lock(uow)
     current = await _require(uow.conn, type_id)
     check_if_match(current, if_match)
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
@@ -117,7 +115,6 @@ async def delete_incident_type(
 ) -> None:
     """Delete a type; one still used by tickets is a 409 (the foreign key refuses)."""
     actor.require(Role.ADMIN)
-    await take_write_lock(uow)
     current = await _require(uow.conn, type_id)
     check_if_match(current, if_match)
     await uow.conn.execute(incident_types.delete().where(incident_types.c.id == type_id))

@@ -11,7 +11,6 @@ from pydantic import StrictBool
 
 from db.tables import notifications, profiles, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor
 from domain.emails import queue_email
 from domain.errors import NotFound
@@ -120,7 +119,6 @@ async def update_notification(
     if_match: str | None = None,
 ) -> dict[str, Any]:
     """PATCH/PUT `{"read": bool}`; only the owner, others get 404."""
-    await take_write_lock(uow)
     current = await get_notification(uow.conn, actor, notification_id=notification_id)
     if current is None:
         raise NotFound()
@@ -141,7 +139,6 @@ async def update_notification(
 
 async def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
     """Mark every unread notification of the actor read; one `updated` event per row."""
-    await take_write_lock(uow)
     rows = await uow.conn.fetch_all(
         list_query(actor).where(notifications.c.read == sa.false()).order_by(notifications.c.id)
     )

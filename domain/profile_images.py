@@ -15,7 +15,6 @@ from PIL import Image
 
 from db.tables import profiles
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.users import TOPIC, get_profile
@@ -88,7 +87,6 @@ async def set_profile_image(
     uow: UnitOfWork, actor: Actor, profile_id: int, *, data: bytes, media_root: Path
 ) -> dict[str, Any]:
     """Store a new image for a profile and return the updated profile."""
-    await take_write_lock(uow)
     current = await get_profile(uow.conn, profile_id=profile_id)
     if current is None:
         raise NotFound()

@@ -13,7 +13,6 @@ from pydantic import Field, field_validator
 
 from db.tables import locations, profiles, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain import sessions, tokens
 from domain.actors import Actor, Role
 from domain.emails import is_valid_address
@@ -118,7 +117,6 @@ async def _check_references(
 
 async def create_profile(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
     """Create a user and its profile (admins only)."""
-    await take_write_lock(uow)
     actor.require(Role.ADMIN)
     values = validate(ProfileCreate, data).model_dump()
     await _check_references(uow.conn, values)
@@ -223,7 +221,6 @@ async def update_profile(
     if_match: str | None = None,
 ) -> dict[str, Any]:
     """Apply a PATCH/PUT, including password changes and (de)activation."""
-    await take_write_lock(uow)
     current = await _require(uow.conn, profile_id)
     user_id = current["user"]
     is_self = user_id == actor.id
@@ -263,7 +260,6 @@ async def delete_profile(
     uow: UnitOfWork, actor: Actor, profile_id: int, *, if_match: str | None = None
 ) -> None:
     """Delete a user and its profile (admins); one still referenced is a 409: deactivate it."""
-    await take_write_lock(uow)
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, profile_id)
     check_if_match(current, if_match)

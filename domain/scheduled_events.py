@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, Field
 from db.aggregates import joined_text, split_ids
 from db.tables import facilities, scheduled_event_attendees, scheduled_events, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.recurrence import (
@@ -153,7 +152,6 @@ async def create_scheduled_event(
     actor.require(Role.MANAGER)
     event = validate(ScheduledEventIn, data)
     recurrence = _recurrence_text(data)
-    await take_write_lock(uow)
     attendees = await _check_event(uow.conn, event)
     series_id = None
     if recurrence is not None:
@@ -202,7 +200,6 @@ async def update_scheduled_event(
     if_match: str | None = None,
 ) -> dict[str, Any]:
     actor.require(Role.MANAGER)
-    await take_write_lock(uow)
     current = await _require(uow.conn, event_id)
     check_if_match(current, if_match)
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
@@ -228,7 +225,6 @@ async def delete_scheduled_event(
     uow: UnitOfWork, actor: Actor, event_id: int, *, if_match: str | None = None
 ) -> None:
     actor.require(Role.ADMIN)
-    await take_write_lock(uow)
     current = await _require(uow.conn, event_id)
     check_if_match(current, if_match)
     await uow.conn.execute(scheduled_events.delete().where(scheduled_events.c.id == event_id))

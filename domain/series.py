@@ -17,7 +17,6 @@ from dateutil.rrule import rruleset, rrulestr
 from db.store import Store
 from db.tables import scheduled_event_attendees, scheduled_events, series, shifts, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.notifications import notify, notify_many
 from domain.scheduled_events import get_scheduled_event
 from domain.shifts import get_shift, lock_user_schedule
@@ -239,7 +238,6 @@ async def materialize_one(
     """Create the missing occurrences of one series up to now + horizon; safe to repeat."""
     report = SeriesReport(series_id)
     async with store.unit_of_work(actor_id=None) as uow:
-        await take_write_lock(uow)
         now = now or uow.now
         query = sa.select(series).where(series.c.id == series_id)
         row = await uow.conn.fetch_one(query.with_for_update() if store.is_postgres else query)

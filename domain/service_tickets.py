@@ -12,7 +12,6 @@ from pydantic import Field
 
 from db.tables import service_tickets
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.numbers import next_number
@@ -139,7 +138,6 @@ async def create_service_ticket(
     actor.require(Role.OPERATOR)
     values = validate(ServiceTicketIn, {**data, "status": "new"}).model_dump()
     values["status"] = resolve_status("new", "new", values["assigned_to"])
-    # Numbering first: its write takes SQLite's write lock before any read in this transaction.
     number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
     await check_references(uow.conn, common_references(values))
     ticket_id = await uow.conn.execute(
@@ -168,7 +166,6 @@ async def update_service_ticket(
 ) -> dict[str, Any]:
     """Edit fields and/or move `status`; every changed field is written to history."""
     actor.require(Role.OPERATOR)
-    await take_write_lock(uow)
     current = await require_service_ticket(uow.conn, ticket_id=ticket_id)
     check_if_match(current, if_match)
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
@@ -200,7 +197,6 @@ async def delete_service_ticket(
 ) -> None:
     """Delete a ticket with its comments and history."""
     actor.require(Role.ADMIN)
-    await take_write_lock(uow)
     current = await require_service_ticket(uow.conn, ticket_id=ticket_id)
     check_if_match(current, if_match)
     await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)

@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, Field
 
 from db.tables import facilities, shifts, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.notifications import notify
@@ -176,7 +175,6 @@ async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -
     check_times(shift.start, shift.end)
     if shift.status not in CREATE_STATUSES:
         raise ValidationFailed.on("status", f'A new shift cannot be "{shift.status}".')
-    await take_write_lock(uow)
     await _check_refs(uow.conn, shift)
     rule = None
     timezone = await facility_timezone(uow.conn, facility_id=shift.facility) or DEFAULT_TIMEZONE
@@ -228,7 +226,6 @@ async def update_shift(
     if_match: str | None = None,
 ) -> dict[str, Any]:
     actor.require(Role.MANAGER)
-    await take_write_lock(uow)
     current = await _require(uow.conn, shift_id)
     check_if_match(current, if_match)
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
@@ -274,7 +271,6 @@ async def delete_shift(
     uow: UnitOfWork, actor: Actor, shift_id: int, *, if_match: str | None = None
 ) -> None:
     actor.require(Role.ADMIN)
-    await take_write_lock(uow)
     current = await _require(uow.conn, shift_id)
     check_if_match(current, if_match)
     await uow.conn.execute(shifts.delete().where(shifts.c.id == shift_id))

@@ -13,7 +13,6 @@ from pydantic import AwareDatetime
 
 from db.tables import incident_tickets, service_tickets, shifts, time_entries, users
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.privacy import visible_to
@@ -149,7 +148,6 @@ async def create_time_entry(
         raise ValidationFailed.on("status", "A new time entry is a draft or submitted.")
     # `user` is read-only except for managers, who may log time for someone else.
     user_id = entry.user if actor.is_manager and entry.user is not None else actor.id
-    await take_write_lock(uow)
     await _check_entry(uow.conn, entry, user_id=user_id)
     date = await _entry_date(uow.conn, entry, user_id=user_id)
     entry_id = await uow.conn.execute(
@@ -189,7 +187,6 @@ async def update_time_entry(
     partial: bool,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    await take_write_lock(uow)
     current = await get_time_entry(uow.conn, actor, entry_id=entry_id)
     if current is None:
         raise NotFound()
@@ -230,7 +227,6 @@ async def delete_time_entry(
     uow: UnitOfWork, actor: Actor, entry_id: int, *, if_match: str | None = None
 ) -> None:
     """Admins delete any entry; owners their own while it is a draft or submitted."""
-    await take_write_lock(uow)
     current = await get_time_entry(uow.conn, actor, entry_id=entry_id)
     if current is None:
         raise NotFound()

@@ -13,7 +13,6 @@ from databases.core import Connection
 from db.aggregates import SEPARATOR, epoch_secs, joined_text
 from db.tables import facilities, locations, shifts, time_off_requests
 from db.uow import UnitOfWork
-from db.write_lock import take_write_lock
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.notifications import notify
@@ -159,7 +158,6 @@ async def create_time_off(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]
     _check_dates(request)
     if request.status != "pending":
         raise ValidationFailed.on("status", "A new request is pending.")
-    await take_write_lock(uow)
     request_id = await uow.conn.execute(
         time_off_requests.insert().values(
             user_id=actor.id,
@@ -199,7 +197,6 @@ async def update_time_off(
     partial: bool,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    await take_write_lock(uow)
     current = await get_time_off(uow.conn, actor, request_id=request_id)
     if current is None:
         raise NotFound()
@@ -247,7 +244,6 @@ async def delete_time_off(
     uow: UnitOfWork, actor: Actor, request_id: int, *, if_match: str | None = None
 ) -> None:
     """Admins only: requesters cancel instead, so the record stays."""
-    await take_write_lock(uow)
     current = await get_time_off(uow.conn, actor, request_id=request_id)
     if current is None:
         raise NotFound()
