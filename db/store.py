@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from databases import Database
 from databases.core import Connection
 
+from db.compiled_cache import CachingDatabase
 from db.urls import async_driver_url
 
 if TYPE_CHECKING:
@@ -21,6 +23,19 @@ SQLITE_BUSY_TIMEOUT_SECS = 30
 PG_POOL_MAX = 20
 
 CommitListener = Callable[[Sequence["CommittedEvent"]], Awaitable[None]]
+RevocationListener = Callable[[int, "str | None"], Awaitable[None]]
+
+
+async def _keep_session(connection: Any) -> None:
+    """Skip asyncpg's reset query on pool release (one round trip per request).
+
+    The default reset (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`)
+    undoes session state, and pooled connections never leave any: no SET (only SET LOCAL
+    would be allowed), no LISTEN, no session advisory locks (only `pg_advisory_xact_lock`;
+    the scheduler's lease uses a connection of its own), no cursors outside transactions,
+    and asyncpg's statement cache is per connection by design. asyncpg still rolls back an
+    open transaction and drops listeners before calling this.
+    """
 
 
 class Store:
@@ -30,28 +45,53 @@ class Store:
         url = async_driver_url(database_url)
         self.is_postgres = url.get_backend_name() == "postgresql"
         options: dict[str, Any] = (
-            {"min_size": 1, "max_size": pool_max}
+            {"min_size": 1, "max_size": pool_max, "reset": _keep_session}
             if self.is_postgres
             else {"timeout": SQLITE_BUSY_TIMEOUT_SECS}
         )
-        self.database = Database(url.render_as_string(hide_password=False), **options)
+        self.database = CachingDatabase(url.render_as_string(hide_password=False), **options)
+        self.pool_max = pool_max
+        # First come, first served for pooled connections (see `connection`).
+        self._gate: asyncio.Semaphore | None = None
+        self._holder: ContextVar[asyncio.Task | None] = ContextVar(f"bms_store_{id(self)}")
         self.commit_listeners: list[CommitListener] = []
+        # Told (user id, credential id or None for all) after credentials were ended.
+        self.revocation_listeners: list[RevocationListener] = []
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def connect(self) -> None:
         await self.database.connect()
+        if self.is_postgres:
+            self._gate = asyncio.Semaphore(self.pool_max)
 
     async def disconnect(self) -> None:
         await self.database.disconnect()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """Yield a connection for reads (SQLite: with foreign keys enforced)."""
-        async with self.database.connection() as conn:
-            if not self.is_postgres:
-                await conn.execute("PRAGMA foreign_keys = ON")
-            yield conn
+        """Yield a connection for reads (SQLite: with foreign keys enforced).
+
+        PostgreSQL: callers queue for a pooled connection in arrival order. asyncpg's pool
+        lets a newcomer take a connection just released to a woken waiter, which sends that
+        waiter to the back of the queue: under load some requests waited for seconds. The
+        gate's permits match the pool size, so whoever passes it finds a free connection.
+        A task already holding one reuses it (`databases` keys connections by task), so it
+        does not queue again; tasks it starts queue like any other.
+        """
+        if self._gate is None or self._holder.get(None) is asyncio.current_task():
+            async with self.database.connection() as conn:
+                if not self.is_postgres:
+                    await conn.execute("PRAGMA foreign_keys = ON")
+                yield conn
+            return
+        async with self._gate:
+            token = self._holder.set(asyncio.current_task())
+            try:
+                async with self.database.connection() as conn:
+                    yield conn
+            finally:
+                self._holder.reset(token)
 
     def unit_of_work(self, *, actor_id: int | None) -> UnitOfWork:
         from db.uow import UnitOfWork
@@ -61,3 +101,8 @@ class Store:
     async def notify_committed(self, events: Sequence[CommittedEvent]) -> None:
         for listener in self.commit_listeners:
             await listener(events)
+
+    async def notify_revoked(self, user_id: int, credential_id: str | None = None) -> None:
+        """Tell listeners (the realtime hub) that a user's credentials were ended."""
+        for listener in self.revocation_listeners:
+            await listener(user_id, credential_id)

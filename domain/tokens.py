@@ -8,6 +8,7 @@ import secrets
 import types
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,12 +132,15 @@ async def refresh_access_token(
     return {"access": access}
 
 
-async def revoke_token(uow: UnitOfWork, *, jti: str) -> None:
+async def revoke_token(uow: UnitOfWork, *, jti: str, user_id: int | None = None) -> None:
+    """Revoke one token; sockets opened with it close once the transaction commits."""
     await uow.conn.execute(
         auth_tokens.update()
         .where(auth_tokens.c.jti == jti, auth_tokens.c.revoked_at.is_(None))
         .values(revoked_at=uow.now)
     )
+    if user_id is not None:
+        uow.after_commit(partial(uow.store.notify_revoked, user_id, jti))
 
 
 async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
@@ -149,6 +153,7 @@ async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
     await uow.conn.execute(
         users.update().where(users.c.id == user_id).values(credentials_changed_at=uow.now)
     )
+    uow.after_commit(partial(uow.store.notify_revoked, user_id, None))
 
 
 async def delete_dead_tokens(uow: UnitOfWork, *, revoked_before: datetime) -> None:

@@ -96,9 +96,9 @@ async def logout(request: Request) -> Response:
     store = get_store(request)
     async with store.unit_of_work(actor_id=actor.id) as uow:
         if actor.via == "session" and actor.credential_id:
-            await sessions.destroy_session(uow, key_hash=actor.credential_id)
+            await sessions.destroy_session(uow, key_hash=actor.credential_id, user_id=actor.id)
         elif actor.via == "token" and actor.credential_id:
-            await tokens.revoke_token(uow, jti=actor.credential_id)
+            await tokens.revoke_token(uow, jti=actor.credential_id, user_id=actor.id)
     response = no_content()
     response.delete_cookie(sessions.SESSION_COOKIE, samesite="lax")
     return response

@@ -208,3 +208,32 @@ async def test_bad_filter_values_are_400_keyed_by_filter(login) -> None:
     response = await viewer.get("/api/profiles/", params={"location": "1 OR 1=1"})
     assert response.status_code == 400
     assert "location" in response.json()
+
+
+async def test_ending_credentials_tells_the_realtime_layer_after_commit(
+    store, session_login, login
+) -> None:
+    """Logout and password change report revocations (the hub closes those sockets)."""
+    told: list[tuple[int, str | None]] = []
+
+    async def listener(user_id: int, credential_id: str | None) -> None:
+        told.append((user_id, credential_id))
+
+    store.revocation_listeners.append(listener)
+    try:
+        scripted = await login("operator")
+        browser = await session_login("operator")
+        assert (await scripted.post("/api/auth/logout/")).status_code == 204
+        assert told[-1][0] == scripted.user["user"] and told[-1][1]
+        profile_url = f"/api/profiles/{browser.user['id']}/"
+        changed = await browser.patch(
+            profile_url,
+            json={
+                "password": "another-long-password",
+                "current_password": browser.user["password"],
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        assert (browser.user["user"], None) in told
+    finally:
+        store.revocation_listeners.remove(listener)

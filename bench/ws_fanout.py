@@ -1,0 +1,475 @@
+"""WebSocket fan-out: 1,000 subscribers on 2 server processes, a REST writer, end-to-end latency.
+
+A writer creates facilities through the REST API (alternating between the two servers) at a
+fixed rate; every subscriber gets every change. Latency runs from just before the write to
+each client's receipt (CLOCK_MONOTONIC is shared by processes; the write time rides in the
+facility's name). Clients are a minimal asyncio WebSocket client in separate processes, so
+their own CPU cost stays small and is reported. Then the rate doubles until p99 > 50 ms.
+Never part of the test run.
+
+    .venv/bin/python bench/ws_fanout.py [--subscribers 1000] [--rate 10] [--duration 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import functools
+import json
+import os
+import sys
+import time
+import uuid
+from array import array
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import itertools
+
+import orjson
+
+from bench.ws_common import (
+    PYTHON,
+    ROOT,
+    Server,
+    create_database,
+    drop_database,
+    make_user_with_token,
+    percentile,
+    raise_fd_limit,
+    server_env,
+)
+
+CLIENT_PROCS = 2
+BUCKET_MS = 0.1  # latency histogram resolution
+P99_LIMIT_MS = 50.0
+
+# -- client process: a minimal WebSocket client (server frames are unmasked, unfragmented) --
+
+
+class Subscriber(asyncio.Protocol):
+    """One socket: handshake, subscribe to facilities, record (id, latency) per event."""
+
+    def __init__(self, host: str, port: int, token: str, ready: asyncio.Future) -> None:
+        self.request = (
+            f"GET /ws/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        self.ready = ready
+        self.buf = bytearray()
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+        self.ids = array("q")
+        self.lat = array("d")  # write start → receipt (monotonic clock)
+        self.lat2 = array("d")  # event time (just before commit) → receipt (wall clock)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def send_frame(self, payload: bytes, opcode: int = 1) -> None:
+        n = len(payload)
+        if n < 126:
+            head = bytes([0x80 | opcode, 0x80 | n])
+        else:
+            head = bytes([0x80 | opcode, 0xFE]) + n.to_bytes(2, "big")
+        assert self.transport is not None
+        self.transport.write(head + b"\0\0\0\0" + payload)  # zero mask: payload as is
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.open:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buf.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(RuntimeError(bytes(buf[:40]).decode()))
+                return
+            del buf[: end + 4]
+            self.open = True
+            self.send_frame(b'{"type":"subscribe","topics":["facilities"]}')
+        while len(buf) >= 2:
+            opcode, n, pos = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    return
+                n, pos = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    return
+                n, pos = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < pos + n:
+                return
+            payload = bytes(buf[pos : pos + n])
+            del buf[: pos + n]
+            if opcode == 1:
+                self.on_text(payload)
+            elif opcode == 9:
+                self.send_frame(payload, 0xA)  # pong: the server drops silent peers
+
+    def on_text(self, payload: bytes) -> None:
+        now, wall = time.monotonic(), time.time()
+        msg = orjson.loads(payload)
+        kind = msg["type"]
+        if kind == "event":
+            self.ids.append(msg["id"])
+            self.lat.append(now - float(msg["data"]["name"].split()[1]))
+            self.lat2.append(wall - datetime.fromisoformat(msg["at"]).timestamp())
+        elif kind == "subscribed" and not self.ready.done():
+            self.ready.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed"))
+
+
+def phase_stats(subs: list[Subscriber], start: int, end: int) -> dict:
+    """Deliveries, lost, duplicates, disorder and latency histogram for ids in (start, end]."""
+    expected = set(range(start + 1, end + 1))
+    hist: dict[int, int] = {}
+    hist2: dict[int, int] = {}
+    lost = dup = disorder = count = 0
+    worst = 0.0
+    for sub in subs:
+        ids, lat, lat2 = sub.ids, sub.lat, sub.lat2
+        got: list[int] = []
+        for i, event_id in enumerate(ids):
+            if start < event_id <= end:
+                got.append(event_id)
+                ms = lat[i] * 1000
+                worst = max(worst, ms)
+                bucket = int(ms / BUCKET_MS)
+                hist[bucket] = hist.get(bucket, 0) + 1
+                bucket = int(max(lat2[i], 0) * 1000 / BUCKET_MS)
+                hist2[bucket] = hist2.get(bucket, 0) + 1
+        count += len(got)
+        unique = set(got)
+        dup += len(got) - len(unique)
+        lost += len(expected - unique)
+        disorder += sum(1 for a, b in itertools.pairwise(got) if b <= a)
+        keep = [i for i, e in enumerate(ids) if e > end]
+        sub.ids = array("q", [ids[i] for i in keep])
+        sub.lat, sub.lat2 = array("d", [lat[i] for i in keep]), array("d", [lat2[i] for i in keep])
+    return {
+        "count": count,
+        "lost": lost,
+        "dup": dup,
+        "disorder": disorder,
+        "max": worst,
+        "hist": hist,
+        "hist2": hist2,
+    }
+
+
+async def client_main(urls: list[str], token: str, count: int) -> None:
+    raise_fd_limit()
+    loop = asyncio.get_running_loop()
+    subs: list[Subscriber] = []
+    gate = asyncio.Semaphore(50)
+
+    async def open_one(i: int) -> None:
+        host, port = urls[i % len(urls)].rsplit(":", 1)
+        async with gate:
+            ready = loop.create_future()
+            sub = Subscriber(host, int(port), token, ready)
+            await loop.create_connection(lambda: sub, host, int(port))
+            await asyncio.wait_for(ready, 60)
+        subs.append(sub)
+
+    await asyncio.gather(*(open_one(i) for i in range(count)))
+    print(json.dumps({"ready": len(subs)}), flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+            (not s.ids or s.ids[-1] < cmd["end"]) for s in subs
+        ):
+            await asyncio.sleep(0.05)
+        print(json.dumps(phase_stats(subs, cmd["start"], cmd["end"])), flush=True)
+
+
+# -- coordinator -------------------------------------------------------------------------
+
+
+class ClientProc:
+    def __init__(self, urls: list[str], token: str, count: int) -> None:
+        self.args = [PYTHON, __file__, "--client", ",".join(urls), token, str(count)]
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**26,
+        )
+
+    async def read(self) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 600))
+
+    def tell(self, message: dict) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+
+    def cpu_secs(self) -> float:
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def finish(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
+async def newest_event_id(url: str) -> int:
+    import asyncpg
+
+    from bench.ws_common import _dsn
+
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM events"))
+    finally:
+        await conn.close()
+
+
+async def make_location(server: Server, token: str) -> int:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(
+            server.base + "/api/locations/",
+            json={"name": "Bench site", "code": "BENCH", "timezone": "UTC"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+async def write_at_rate(
+    servers: list[Server], token: str, location: int, rate: float, secs: float, tag: str
+) -> tuple[int, list[float]]:
+    """Create facilities at `rate`/s for `secs` (not waiting for each answer); return failures."""
+    import httpx
+
+    total = int(rate * secs)
+    failures = 0
+    took: list[float] = []
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            body = {"name": f"{tag}{i} {time.monotonic():.6f}", "location": location,
+                    "kind": "studio"}  # fmt: skip
+            server = servers[i % len(servers)]
+            response = await http.post(server.base + "/api/facilities/", json=body, headers=headers)
+            failures += response.status_code != 201
+            took.append(time.monotonic() - float(body["name"].split()[1]))
+
+        start = time.monotonic()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return failures, took
+
+
+async def write_direct(store: Any, rate: float, secs: float, tag: str) -> tuple[int, list[float]]:
+    """Commit facility events through the unit of work (publisher attached), no REST."""
+    total = int(rate * secs)
+    took: list[float] = []
+
+    async def one(i: int) -> None:
+        t = time.monotonic()
+        async with store.unit_of_work(actor_id=None) as uow:
+            data = {"id": i, "name": f"{tag}{i} {t:.6f}", "kind": "studio"}
+            uow.emit("facilities", "created", object_id=i, data=data)
+        took.append(time.monotonic() - t)
+
+    start = time.monotonic()
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return 0, took
+
+
+def percentile_of(hist: dict[int, int], p: float, bucket_ms: float = BUCKET_MS) -> float:
+    goal, seen = p / 100 * sum(hist.values()), 0
+    for bucket in sorted(hist):
+        seen += hist[bucket]
+        if seen >= goal:
+            return (bucket + 0.5) * bucket_ms
+    return float("nan")
+
+
+def merge(reports: list[dict]) -> dict:
+    hist: dict[int, int] = {}
+    hist2: dict[int, int] = {}
+    for r in reports:
+        for bucket, n in r["hist"].items():
+            hist[int(bucket)] = hist.get(int(bucket), 0) + n
+        for bucket, n in r["hist2"].items():
+            hist2[int(bucket)] = hist2.get(int(bucket), 0) + n
+
+    def pct(p: float) -> float:
+        return percentile_of(hist, p)
+
+    return {
+        "count": sum(r["count"] for r in reports),
+        "lost": sum(r["lost"] for r in reports),
+        "dup": sum(r["dup"] for r in reports),
+        "disorder": sum(r["disorder"] for r in reports),
+        "max": max(r["max"] for r in reports),
+        "p50": pct(50),
+        "p99": pct(99),
+        "c50": percentile_of(hist2, 50),
+        "c99": percentile_of(hist2, 99),
+    }
+
+
+async def coordinator(args: argparse.Namespace) -> None:
+    url = await create_database()
+    scratch = Path(f"/tmp/bms-bench-{uuid.uuid4().hex[:8]}")
+    env = server_env(url, f"bmsbench:{uuid.uuid4().hex[:8]}", scratch)
+    servers = [Server(env), Server(env)]
+    clients: list[ClientProc] = []
+    rows = []
+    stack = contextlib.AsyncExitStack()
+    try:
+        writer_token = await make_user_with_token(url, "writer", "manager")
+        watcher_token = await make_user_with_token(url, "watcher", "viewer")
+        await asyncio.gather(*(s.start() for s in servers))
+        location = await make_location(servers[0], writer_token)
+        writer: Any = functools.partial(write_at_rate, servers, writer_token, location)
+        if args.writer == "direct":
+            from bms.settings import load_settings
+            from db.store import Store
+            from realtime.service import running_realtime
+
+            settings = load_settings(
+                database_url=url, redis_url=env["REDIS_URL"], secret_key=env["SECRET_KEY"],
+                redis_namespace=env["REDIS_NAMESPACE"], bms_env="test", data_dir=scratch,
+            )  # fmt: skip
+            store = Store(url)
+            await store.connect()
+            await stack.enter_async_context(running_realtime(store, settings))
+            stack.push_async_callback(store.disconnect)
+            writer = functools.partial(write_direct, store)
+        urls = [f"127.0.0.1:{s.port}" for s in servers]
+        per = args.subscribers // CLIENT_PROCS
+        clients = [ClientProc(urls, watcher_token, per) for _ in range(CLIENT_PROCS)]
+        await asyncio.gather(*(c.start() for c in clients))
+        ready = sum(r["ready"] for r in await asyncio.gather(*(c.read() for c in clients)))
+        print(f"{ready} subscribers connected over {len(servers)} server processes")
+        plan = [(args.rate, args.duration)]
+        rate = args.rate * 2
+        while rate <= args.max_rate:
+            plan.append((rate, args.step_duration))
+            rate *= 2
+        for n, (rate, secs) in enumerate(plan):
+            start_id = await newest_event_id(url)
+            cpu0 = [c.cpu_secs() for c in clients] + [s.cpu_secs() for s in servers]
+            t0 = time.monotonic()
+            failures, took = await writer(rate, secs, f"p{n}-")
+            end_id = await newest_event_id(url)
+            for c in clients:
+                c.tell({"start": start_id, "end": end_id})
+            stats = merge(await asyncio.gather(*(c.read() for c in clients)))
+            wall = time.monotonic() - t0
+            cpu1 = [c.cpu_secs() for c in clients] + [s.cpu_secs() for s in servers]
+            used = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
+            rows.append(
+                {
+                    "rate": rate,
+                    "secs": secs,
+                    "writes": end_id - start_id,
+                    "failures": failures,
+                    "rest50": percentile(took, 50) * 1000,
+                    "rest99": percentile(took, 99) * 1000,
+                    "wall": wall,
+                    "client_cpu": sum(used[: len(clients)]) / wall,
+                    "server_cpu": sum(used[len(clients) :]) / wall,
+                    **stats,
+                }
+            )
+            print(f"  rate {rate}/s done: p99 {stats['p99']:.1f} ms", flush=True)
+            if stats["p99"] > P99_LIMIT_MS * 4:
+                break
+        how = "REST writer" if args.writer == "rest" else "unit-of-work writer (no REST)"
+        print(
+            f"\nFan-out: {ready} subscribers on {len(servers)} server processes, "
+            f"{how}, PostgreSQL + Redis (latency: write start → client receipt)"
+        )
+        print(
+            f"{'changes/s':>9} {'writes':>6} {'deliveries':>10} {'deliv/s':>8} {'p50 ms':>7} "
+            f"{'p99 ms':>7} {'max ms':>7} {'lost':>5} {'dup':>4} {'order':>5} "
+            f"{'client CPU':>10} {'server CPU':>10} {'REST p50/p99':>13} {'commit→rx p50/p99':>18}"
+        )
+        for r in rows:
+            print(
+                f"{r['rate']:>9} {r['writes']:>6} {r['count']:>10} "
+                f"{r['count'] / r['secs']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                f"{r['max']:>7.1f} {r['lost']:>5} {r['dup']:>4} {r['disorder']:>5} "
+                f"{r['client_cpu'] * 100:>9.0f}% {r['server_cpu'] * 100:>9.0f}% "
+                f"{r['rest50']:>6.1f}/{r['rest99']:<6.1f} {r['c50']:>9.1f}/{r['c99']:<8.1f}"
+            )
+        ok = [r for r in rows if r["p99"] <= P99_LIMIT_MS and not r["lost"] and not r["dup"]]
+        if ok:
+            best = max(ok, key=lambda r: r["rate"])
+            print(
+                f"\nLargest rate with p99 ≤ {P99_LIMIT_MS:.0f} ms: {best['rate']} changes/s = "
+                f"{best['count'] / best['secs']:.0f} deliveries/s"
+            )
+        print("CPU columns: share of one core over the phase (clients: all client processes).")
+        print("REST: the writer's request time. commit→rx: event timestamp → client receipt.")
+    finally:
+        await stack.aclose()
+        for c in clients:
+            await c.finish()
+        await asyncio.gather(*(s.stop() for s in servers))
+        await drop_database(url)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        import uvloop
+
+        uvloop.run(client_main(sys.argv[2].split(","), sys.argv[3], int(sys.argv[4])))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=10, help="changes/s of the main run")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of the main run")
+    parser.add_argument("--step-duration", type=float, default=5)
+    parser.add_argument("--max-rate", type=float, default=320)
+    parser.add_argument(
+        "--writer", choices=("rest", "direct"), default="rest",
+        help="direct: commit through the unit of work in this process (realtime path only)",
+    )  # fmt: skip
+    asyncio.run(coordinator(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Compile each statement shape once: `databases` backends with a compiled-statement cache.
+
+`databases` compiles every SQLAlchemy statement from scratch on every execution, which cost a
+quarter to a third of the server's CPU on the REST benchmark. SQLAlchemy can do better: a
+statement's cache key names its shape (tables, columns, operators) and lists its bound
+values separately, and a statement compiled *with* a cache key can bind the values of any
+other statement of the same shape (`construct_params(extracted_parameters=...)`), which is how
+SQLAlchemy's own engine caches. The backends below keep an LRU of compiled statements per
+backend (one dialect each) and bind new values into them.
+
+Hot queries can skip building the statement too: build it once with `sa.bindparam(name)`
+placeholders and run `conn.fetch_one(bound(STATEMENT, name=value))`.
+
+Not cached, compiled as `databases` always did: statements without a cache key (DDL, text
+without one), and statements with "expanding" (`IN` lists) or literal-execute parameters,
+whose SQL text depends on the values and not only on the shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+from databases.backends.common.records import Record, create_column_maps
+from databases.backends.postgres import PostgresBackend, PostgresConnection
+from databases.backends.sqlite import CompilationContext, SQLiteBackend, SQLiteConnection
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.util import LRUCache
+
+STATEMENT_CACHE_SIZE = 500
+
+BindProcessor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A statement built once with `sa.bindparam` placeholders, and one execution's values."""
+
+    statement: ClauseElement
+    values: Mapping[str, Any]
+
+    def plain(self) -> ClauseElement:
+        """A copy of the statement with the values in its placeholders (the uncached path).
+
+        Not `statement.params()`: SQLAlchemy 2.1 keeps those values aside, and `databases`'
+        compile (`render_postcompile`) refuses statements that carry them.
+        """
+
+        def fill(bind: BindParameter[Any]) -> None:
+            if bind.key in self.values:  # `bind` is the traversal's own copy
+                bind.value, bind.required = self.values[bind.key], False
+
+        return visitors.cloned_traverse(self.statement, {}, {"bindparam": fill})
+
+
+def bound(statement: ClauseElement, /, **values: Any) -> Any:
+    """Pair a prebuilt statement with its values; pass the result to `conn.fetch_one` & co."""
+    return Bound(statement, values)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedStatement:
+    """One compiled shape: its SQL text, how to order and convert its values, its columns."""
+
+    compiled: SQLCompiler
+    sql: str
+    param_names: Sequence[str]  # escaped bind names, in the driver's positional order
+    processors: Sequence[BindProcessor]
+    result_columns: Any  # `compiled._result_columns`, what `databases` records are built from
+    column_maps: Any  # `create_column_maps(result_columns)`, built once instead of per query
+    # PostgreSQL records (`_Record`): each column's name, and (index, processor) of those
+    # whose type converts results.
+    names: Sequence[str] = ()
+    converters: Sequence[tuple[int, Callable[[Any], Any]]] = ()
+
+    def bind(self, extracted: Sequence[Any], values: Mapping[str, Any] | None) -> list[Any]:
+        """Positional driver arguments for a statement of this shape with its own values."""
+        params = self.compiled.construct_params(values or None, extracted_parameters=extracted)
+        return [
+            value if process is None else process(value)
+            for value, process in zip(
+                (params[name] for name in self.param_names), self.processors, strict=True
+            )
+        ]
+
+
+_UNCACHEABLE = object()  # a shape whose SQL depends on its values (IN lists, literals)
+Found = tuple[CachedStatement, Sequence[Any], Mapping[str, Any] | None]
+
+
+class StatementCache:
+    """An LRU of compiled statement shapes for one dialect."""
+
+    def __init__(
+        self, dialect: Dialect, finish: Callable[[SQLCompiler], tuple[str, Sequence[str]]]
+    ) -> None:
+        self.dialect = dialect
+        self._finish = finish  # compiled → (driver SQL text, bind names in positional order)
+        self._entries: LRUCache[Any, Any] = LRUCache(STATEMENT_CACHE_SIZE)
+
+    def lookup(self, query: Any) -> Found | None:
+        """The compiled shape of `query`, its extracted and named values; None: compile afresh."""
+        values = None
+        if isinstance(query, Bound):
+            query, values = query.statement, query.values
+        generate = getattr(query, "_generate_cache_key", None)
+        key = generate() if generate is not None else None
+        if key is None:
+            return None
+        entry = self._entries.get(key.key)
+        if entry is None:
+            entry = self._compile(query, key)
+            self._entries[key.key] = entry
+        if entry is _UNCACHEABLE:
+            return None
+        return entry, key.bindparams, values
+
+    def _compile(self, query: ClauseElement, key: Any) -> CachedStatement | object:
+        compiled = query.compile(dialect=self.dialect, cache_key=key)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            return _UNCACHEABLE
+        sql, names = self._finish(compiled)
+        processors = compiled._bind_processors
+        result_columns = compiled._result_columns
+        column_maps = create_column_maps(result_columns)
+        column_names = [name for name, *_ in result_columns]
+        processors_out = [
+            (index, datatype._cached_result_processor(self.dialect, None))
+            for index, (_, _, _, datatype) in enumerate(result_columns)
+        ]
+        return CachedStatement(
+            compiled=compiled,
+            sql=sql,
+            param_names=tuple(names),
+            processors=tuple(processors.get(name) for name in names),
+            result_columns=result_columns,
+            column_maps=column_maps,
+            names=column_names,
+            converters=[(index, process) for index, process in processors_out if process],
+        )
+
+
+def _plain(query: Any) -> Any:
+    return query.plain() if isinstance(query, Bound) else query
+
+
+def _postgres_finish(compiled: SQLCompiler) -> tuple[str, Sequence[str]]:
+    """Pyformat → `$n`, numbered in sorted name order exactly as `databases` does it."""
+    names = sorted(compiled.params)
+    mapping = {name: f"${i}" for i, name in enumerate(names, start=1)}
+    return compiled.string % mapping, names
+
+
+def _sqlite_finish(compiled: SQLCompiler) -> tuple[str, Sequence[str]]:
+    """qmark placeholders bind in the compiler's positional order."""
+    return compiled.string, list(compiled.positiontup or ())
+
+
+_SCALARS = (int, str, float)
+
+
+class _Record(dict):
+    """A PostgreSQL row as a dict of column name → value, built and read at C speed.
+
+    Values are those `databases`' Record returns (on PostgreSQL it converts int/str/float
+    values through the column type's result processor, e.g. JSON text). Positions, Column
+    objects and `_mapping` (the driver's row) go through that Record, as before.
+    """
+
+    __slots__ = ("_dialect", "_row", "_statement")
+
+    def __init__(self, row: Any, statement: CachedStatement, dialect: Dialect) -> None:
+        values = list(row.values())
+        for index, process in statement.converters:
+            if isinstance(values[index], _SCALARS):
+                values[index] = process(values[index])
+        super().__init__(zip(statement.names, values, strict=True))
+        self._row, self._statement, self._dialect = row, statement, dialect
+
+    def _record(self) -> Record:
+        statement = self._statement
+        return Record(self._row, statement.result_columns, self._dialect, statement.column_maps)
+
+    def __missing__(self, key: Any) -> Any:
+        return self._record()[key]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as error:
+            raise AttributeError(name) from error
+
+    @property
+    def _mapping(self) -> Any:
+        return self._row
+
+    def values(self) -> Any:  # the driver's values, as `Record.values()`
+        return self._row.values()
+
+
+def _record(row: Any, statement: CachedStatement, dialect: Dialect) -> Record:
+    """A `_Record`, or `databases`' own for rows its columns do not describe (plain text SQL)."""
+    if len(statement.names) == len(row):
+        return _Record(row, statement, dialect)
+    return Record(row, statement.result_columns, dialect, statement.column_maps)
+
+
+class CachingPostgresConnection(PostgresConnection):
+    """asyncpg connection whose statements compile once per shape."""
+
+    def __init__(self, database: CachingPostgresBackend, dialect: Dialect) -> None:
+        super().__init__(database, dialect)
+        self._statements = database.statements
+
+    def _compile(self, query: Any) -> tuple[str, list, Any]:
+        found = self._statements.lookup(query)
+        if found is None:
+            return super()._compile(_plain(query))
+        statement, extracted, values = found
+        return statement.sql, statement.bind(extracted, values), statement.result_columns
+
+    async def fetch_all(self, query: Any) -> list[Record]:
+        found = self._statements.lookup(query)
+        if found is None:
+            return await super().fetch_all(_plain(query))
+        statement, extracted, values = found
+        assert self._connection is not None, "Connection is not acquired"
+        rows = await self._connection.fetch(statement.sql, *statement.bind(extracted, values))
+        dialect = self._dialect
+        return [_record(row, statement, dialect) for row in rows]
+
+    async def fetch_one(self, query: Any) -> Record | None:
+        found = self._statements.lookup(query)
+        if found is None:
+            return await super().fetch_one(_plain(query))
+        statement, extracted, values = found
+        assert self._connection is not None, "Connection is not acquired"
+        row = await self._connection.fetchrow(statement.sql, *statement.bind(extracted, values))
+        return None if row is None else _record(row, statement, self._dialect)
+
+
+class CachingPostgresBackend(PostgresBackend):
+    def __init__(self, database_url: Any, **options: Any) -> None:
+        super().__init__(database_url, **options)
+        self.statements = StatementCache(self._dialect, _postgres_finish)
+
+    def connection(self) -> CachingPostgresConnection:
+        return CachingPostgresConnection(self, self._dialect)
+
+
+class CachingSQLiteConnection(SQLiteConnection):
+    """aiosqlite connection whose statements compile once per shape."""
+
+    def __init__(self, pool: Any, dialect: Dialect, statements: StatementCache) -> None:
+        super().__init__(pool, dialect)
+        self._statements = statements
+
+    def _compile(self, query: Any) -> tuple[str, list, Any, CompilationContext]:
+        found = self._statements.lookup(query)
+        if found is None:
+            return super()._compile(_plain(query))
+        statement, extracted, values = found
+        compiled = statement.compiled
+        context = self._dialect.execution_ctx_cls()
+        context.dialect = self._dialect
+        context.result_column_struct = (
+            compiled._result_columns,
+            compiled._ordered_columns,
+            compiled._textual_ordered_columns,
+            compiled._ad_hoc_textual,
+            compiled._loose_column_name_matching,
+        )
+        args = statement.bind(extracted, values)
+        return statement.sql, args, statement.result_columns, CompilationContext(context)
+
+
+class CachingSQLiteBackend(SQLiteBackend):
+    def __init__(self, database_url: Any, **options: Any) -> None:
+        super().__init__(database_url, **options)
+        self.statements = StatementCache(self._dialect, _sqlite_finish)
+
+    def connection(self) -> CachingSQLiteConnection:
+        return CachingSQLiteConnection(self._pool, self._dialect, self.statements)
+
+
+class CachingDatabase(Database):
+    """`databases.Database` on the caching backends (PostgreSQL via asyncpg, SQLite)."""
+
+    SUPPORTED_BACKENDS = {
+        **Database.SUPPORTED_BACKENDS,
+        "postgresql": f"{__name__}:CachingPostgresBackend",
+        "postgres": f"{__name__}:CachingPostgresBackend",
+        "sqlite": f"{__name__}:CachingSQLiteBackend",
+    }

@@ -1,0 +1,56 @@
+"""Who is opening a socket: bearer token, or session cookie from an allowed origin."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket
+
+from db.store import Store
+from domain.actors import Actor
+
+SESSION_COOKIE = "sessionid"
+
+
+def bearer_token(websocket: WebSocket) -> str | None:
+    """`Authorization: Bearer <token>`, else `?token=` (browsers cannot set headers)."""
+    header = websocket.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return websocket.query_params.get("token") or None
+
+
+def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
+    """Cookie sockets only from a listed origin or this server's own host (anti-CSWSH).
+
+    A missing Origin means a non-browser client: a cross-site page cannot omit it.
+    """
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed_origins:
+        return True
+    host = websocket.headers.get("host", "")
+    parts = urlsplit(origin)
+    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+
+
+async def authenticate(
+    websocket: WebSocket, *, store: Store, secret_key: str, allowed_origins: list[str]
+) -> Actor | None:
+    """The acting user, or None (the handshake is then refused with 403)."""
+    from domain.sessions import actor_for_session_key
+    from domain.tokens import actor_for_access_token
+
+    now = store.clock()
+    token = bearer_token(websocket)
+    if token is not None:
+        async with store.connection() as conn:
+            return await actor_for_access_token(conn, token=token, secret_key=secret_key, now=now)
+    key = websocket.cookies.get(SESSION_COOKIE)
+    if not key or not origin_allowed(websocket, allowed_origins):
+        return None
+    async with store.connection() as conn:
+        return await actor_for_session_key(conn, key=key, now=now)

@@ -1,0 +1,161 @@
+"""The /ws/ endpoint: handshake and auth, then the client's subscribe/unsubscribe/ping loop."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from domain.actors import Actor
+from realtime.auth import authenticate
+from realtime.connection import Connection
+from realtime.hub import Hub
+from realtime.visibility import TOPICS, EventFilter
+
+logger = logging.getLogger("bms.realtime.endpoint")
+
+MAX_MESSAGE_CHARS = 64 * 1024
+WS_PATH = "/ws/"
+
+
+class BadMessage(Exception):
+    """A client message we answer with an error frame; the socket stays open."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _topics(message: dict[str, Any]) -> list[str]:
+    topics = message.get("topics")
+    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
+        raise BadMessage("invalid_topics", "topics must be a non-empty list of topic names")
+    unknown = sorted(set(topics) - TOPICS)
+    if unknown:
+        raise BadMessage("unknown_topic", f"unknown topics: {', '.join(unknown)}")
+    return list(dict.fromkeys(topics))
+
+
+def _since(message: dict[str, Any]) -> int | None:
+    since = message.get("since")
+    if since is None:
+        return None
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise BadMessage("invalid_since", "since must be a non-negative event id")
+    return since
+
+
+def _parse(raw: dict[str, Any]) -> dict[str, Any]:
+    text = raw.get("text")
+    if text is None:
+        raise BadMessage("invalid_message", "send JSON text frames")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise BadMessage("invalid_message", "message too large")
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise BadMessage("invalid_json", "message is not valid JSON") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise BadMessage("invalid_message", 'expected an object with a "type"')
+    return message
+
+
+async def _handle(hub: Hub, conn: Connection, raw: dict[str, Any]) -> None:
+    message = _parse(raw)
+    kind = message["type"]
+    if kind == "ping":
+        conn.send_control({"type": "pong"})
+    elif kind == "subscribe":
+        topics, since = _topics(message), _since(message)
+        try:
+            event_filter = EventFilter.parse(message.get("filter"))
+        except ValueError as exc:
+            raise BadMessage("invalid_filter", str(exc)) from None
+        await hub.subscribe(conn, topics, since=since, event_filter=event_filter)
+    elif kind == "unsubscribe":
+        topics = _topics(message)
+        hub.unsubscribe(conn, topics)
+        conn.send_control({"type": "unsubscribed", "topics": topics})
+    else:
+        raise BadMessage("unknown_type", f"unknown message type {kind!r}")
+
+
+async def _authenticated(scope: Scope, receive: Receive, send: Send) -> tuple[Actor, Hub] | None:
+    """Check credentials on the handshake; refuse (403) when there are none or they are bad."""
+    websocket = WebSocket(scope, receive, send)
+    app = scope["app"]
+    hub: Hub | None = getattr(app.state, "realtime_hub", None)
+    actor = await authenticate(
+        websocket,
+        store=app.state.store,
+        secret_key=app.state.secret_key,
+        allowed_origins=app.state.settings.allowed_origins,
+    )
+    if actor is None or hub is None:
+        await websocket.close()  # before accept: the server answers 403
+        return None
+    await websocket.accept()
+    return actor, hub
+
+
+async def ws_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one socket until the peer or the server leaves (raw ASGI: small per socket)."""
+    found = await _authenticated(scope, receive, send)
+    if found is None:
+        return
+    actor, hub = found
+    conn = Connection(actor, max_queued=hub.max_queued)
+    conn.start(send)
+    hub.add(conn)
+    try:
+        conn.send_control(
+            {
+                "type": "welcome",
+                "user": {"id": actor.id, "username": actor.username, "role": actor.role.value},
+                "last_event_id": hub.last_id,
+            }
+        )
+        while True:
+            raw = await receive()
+            if raw["type"] == "websocket.disconnect":
+                return
+            if conn.close_code is not None:
+                continue  # closing: wait for the peer's disconnect
+            try:
+                await _handle(hub, conn, raw)
+            except BadMessage as bad:
+                conn.send_control({"type": "error", "code": bad.code, "detail": bad.detail})
+    finally:
+        hub.remove(conn)
+        await conn.stop()
+
+
+class RealtimeShortcut:
+    """Middleware: send /ws/ straight to the endpoint, past the HTTP-only middleware.
+
+    Every middleware below is a pass-through for WebSocket scopes, but each would keep a
+    suspended frame alive for the socket's whole life (~3 KiB per idle connection).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await ws_endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class _AsgiEndpoint:
+    """Starlette mounts a non-function endpoint as a plain ASGI app (no wrapper frames)."""
+
+    __call__ = staticmethod(ws_endpoint)
+
+
+routes = [WebSocketRoute(WS_PATH, _AsgiEndpoint(), name="ws")]

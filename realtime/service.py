@@ -1,0 +1,121 @@
+"""The realtime component: broadcaster, publisher, relay and hub, started with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from broadcaster import Broadcast
+from starlette.applications import Starlette
+
+from bms.settings import Settings
+from db.store import Store
+from realtime import logredact
+from realtime.hub import Hub, events_channel
+from realtime.publisher import Publisher, relay_forever
+from realtime.redis_backend import RedisPubSubBackend
+
+
+@dataclass
+class Realtime:
+    """Everything one process runs for realtime, as started by `running_realtime`."""
+
+    hub: Hub
+    publisher: Publisher
+    broadcast: Broadcast
+    backend: RedisPubSubBackend | None
+
+
+def make_broadcast(settings: Settings) -> tuple[Broadcast, RedisPubSubBackend | None]:
+    """Redis through our reconnecting backend; embedded mode uses `memory://`."""
+    if settings.redis_url:
+        backend = RedisPubSubBackend(settings.redis_url)
+        return Broadcast(backend=backend), backend
+    return Broadcast("memory://"), None
+
+
+@asynccontextmanager
+async def running_realtime(
+    store: Store,
+    settings: Settings,
+    *,
+    poll_secs: float | None = None,
+    relay_interval_secs: float | None = None,
+) -> AsyncIterator[Realtime]:
+    """Start publishing after commit, the relay and the hub; stop them in reverse order."""
+    broadcast, backend = make_broadcast(settings)
+    namespace = settings.channel_namespace
+    await broadcast.connect()
+    publisher = Publisher(
+        store,
+        broadcast,
+        events_channel(namespace),
+        is_up=(lambda: backend.is_connected) if backend is not None else (lambda: True),
+        mark=backend is not None,
+    )
+    hub_options: dict[str, Any] = {} if poll_secs is None else {"poll_secs": poll_secs}
+    hub = Hub(
+        store,
+        broadcast,
+        namespace=namespace,
+        max_queued=settings.ws_queue_max_events,
+        **hub_options,
+    )
+    relay_options: dict[str, Any] = (
+        {} if relay_interval_secs is None else {"interval_secs": relay_interval_secs}
+    )
+    relay: asyncio.Task[None] | None = None
+
+    async def revoke(user_id: int, credential_id: str | None) -> None:
+        await hub.publish_revocation(user_id, credential_id=credential_id)
+
+    try:
+        await hub.start()
+        publisher.start()
+        store.commit_listeners.append(publisher)
+        store.revocation_listeners.append(revoke)
+        if backend is not None:  # embedded: memory:// cannot lose what was published
+            relay = asyncio.create_task(relay_forever(store, publisher, **relay_options))
+        yield Realtime(hub, publisher, broadcast, backend)
+    finally:
+        if publisher in store.commit_listeners:
+            store.commit_listeners.remove(publisher)
+        if revoke in store.revocation_listeners:
+            store.revocation_listeners.remove(revoke)
+        if relay is not None:
+            relay.cancel()
+            with contextlib.suppress(BaseException):
+                await relay
+        await hub.stop()
+        await publisher.stop()
+        with contextlib.suppress(Exception):
+            await broadcast.disconnect()
+
+
+@asynccontextmanager
+async def realtime_component(app: Starlette) -> AsyncIterator[None]:
+    """App component: `app.state.realtime` and `app.state.realtime_hub` while running."""
+    logredact.install()
+    async with running_realtime(app.state.store, app.state.settings) as realtime:
+        app.state.realtime = realtime
+        app.state.realtime_hub = realtime.hub
+        try:
+            yield
+        finally:
+            app.state.realtime_hub = None
+
+
+async def publish_revocation(
+    app_or_hub: Starlette | Hub, user_id: int, *, credential_id: str | None = None
+) -> None:
+    """Close a user's open sockets on every process (4401); call after deactivation/revocation.
+
+    `credential_id` limits it to sockets opened with one session (key hash) or token (jti).
+    """
+    hub = app_or_hub if isinstance(app_or_hub, Hub) else app_or_hub.state.realtime_hub
+    if hub is not None:
+        await hub.publish_revocation(user_id, credential_id=credential_id)

@@ -1,0 +1,87 @@
+"""Who may receive which event, and which events a subscription's filter selects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain.actors import Actor
+from realtime.wire import HubEvent
+
+TOPICS = frozenset(
+    {
+        "incident-tickets",
+        "service-tickets",
+        "shifts",
+        "time-off-requests",
+        "time-entries",
+        "scheduled-events",
+        "facilities",
+        "locations",
+        "profiles",
+        "notifications",
+    }
+)
+OWNER_ONLY_TOPICS = frozenset({"notifications"})
+MAX_FILTER_KEYS = 16
+MAX_FILTER_VALUES = 256
+
+
+def can_receive(actor: Actor, event: HubEvent) -> bool:
+    """Same rule as REST reads: notifications are the owner's; private rows owner or managers."""
+    if event.topic in OWNER_ONLY_TOPICS:
+        return event.owner_id == actor.id
+    if event.private:
+        return actor.can_see_private_of(event.owner_id)
+    return True
+
+
+def _norm(value: Any) -> str:
+    """One comparable form for filter values and data values (3 == "3")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return _norm(value.get("id"))
+    return str(value)
+
+
+class EventFilter:
+    """`{"facility": [3]}`: every key's data value (or one of a list's) must be allowed."""
+
+    __slots__ = ("allowed",)
+
+    def __init__(self, allowed: dict[str, frozenset[str]]) -> None:
+        self.allowed = allowed
+
+    @classmethod
+    def parse(cls, raw: Any) -> EventFilter | None:
+        """Validate a client filter; None means "no filter"; ValueError on a bad shape."""
+        if raw is None or raw == {}:
+            return None
+        if not isinstance(raw, dict) or len(raw) > MAX_FILTER_KEYS:
+            raise ValueError("filter must be an object of field → list of values")
+        allowed: dict[str, frozenset[str]] = {}
+        for key, values in raw.items():
+            listed = values if isinstance(values, list) else [values]
+            if len(listed) > MAX_FILTER_VALUES or any(isinstance(v, dict | list) for v in listed):
+                raise ValueError(f"filter {key!r}: give a list of plain values")
+            allowed[key] = frozenset(_norm(v) for v in listed)
+        return cls(allowed)
+
+    def matches(self, event: HubEvent) -> bool:
+        data = event.data
+        if not isinstance(data, Mapping):
+            return False
+        for key, allowed in self.allowed.items():
+            if key not in data:
+                # A deletion carries only {"id"}: let it through so filtered views can drop the row.
+                if event.action == "deleted":
+                    continue
+                return False
+            value = data[key]
+            values = value if isinstance(value, list) else [value]
+            if not any(_norm(v) in allowed for v in values):
+                return False
+        return True

@@ -1,0 +1,158 @@
+"""The compiled-statement cache: one compile per shape, each execution binds its own values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from db.compiled_cache import CachedStatement, bound
+from db.tables import events, history, locations
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+async def _add_locations(store, names: list[str]) -> dict[str, int]:
+    ids = {}
+    async with store.unit_of_work(actor_id=None) as uow:
+        for i, name in enumerate(names):
+            stamp = T0 + timedelta(minutes=i)
+            ids[name] = await uow.conn.execute(
+                locations.insert().values(
+                    name=name, code=name[:3], timezone="UTC", created_at=stamp, updated_at=stamp
+                )
+            )
+    return ids
+
+
+def _by_name(name: str) -> sa.Select:
+    return sa.select(locations).where(locations.c.name == name)
+
+
+def _statements(store):
+    return store.database._backend.statements
+
+
+async def test_same_shape_binds_each_statements_own_values(store) -> None:
+    ids = await _add_locations(store, ["Alpha", "Bravo", "Charlie"])
+    async with store.connection() as conn:
+        for name in ["Alpha", "Bravo", "Charlie", "Bravo", "Nowhere"]:
+            row = await conn.fetch_one(_by_name(name))
+            assert (row["id"] if row else None) == ids.get(name)
+    found = _statements(store).lookup(_by_name("Alpha"))
+    assert found is not None and isinstance(found[0], CachedStatement)
+    assert found[0] is _statements(store).lookup(_by_name("Zulu"))[0]  # one compile per shape
+
+
+async def test_cached_rows_match_uncached_rows(store) -> None:
+    await _add_locations(store, ["Alpha", "Bravo", "Charlie", "Delta"])
+    query = (
+        sa.select(locations.c.id, locations.c.name, locations.c.created_at)
+        .where(locations.c.created_at >= T0 + timedelta(minutes=1))
+        .order_by(locations.c.name.desc())
+        .limit(2)
+        .offset(1)
+    )
+    async with store.connection() as conn:
+        first = [dict(row._mapping) for row in await conn.fetch_all(query)]
+        again = await conn.fetch_all(query)
+    assert [r["name"] for r in first] == ["Charlie", "Bravo"]
+    assert [(r["id"], r["name"], r["created_at"]) for r in again] == [
+        (r["id"], r["name"], r["created_at"]) for r in first
+    ]
+    assert again[0]["created_at"] == T0 + timedelta(minutes=2)  # bind and result processors ran
+
+
+async def test_limit_and_offset_are_values_not_shape(store) -> None:
+    await _add_locations(store, [f"L{i}" for i in range(5)])
+    query = sa.select(locations.c.name).order_by(locations.c.name)
+    async with store.connection() as conn:
+        pages = [
+            [r["name"] for r in await conn.fetch_all(query.limit(size).offset(start))]
+            for size, start in [(2, 0), (2, 2), (3, 1), (10, 4)]
+        ]
+    assert pages == [["L0", "L1"], ["L2", "L3"], ["L1", "L2", "L3"], ["L4"]]
+
+
+async def test_in_lists_of_different_lengths_are_not_cached(store) -> None:
+    await _add_locations(store, ["Alpha", "Bravo", "Charlie"])
+    assert (
+        _statements(store).lookup(sa.select(locations).where(locations.c.name.in_(["Alpha"])))
+        is None
+    )
+    async with store.connection() as conn:
+        for names in (["Alpha"], ["Alpha", "Bravo"], ["Alpha", "Bravo", "Charlie"], ["Zulu"]):
+            rows = await conn.fetch_all(
+                sa.select(locations.c.name).where(locations.c.name.in_(names))
+            )
+            assert sorted(r["name"] for r in rows) == [n for n in names if n != "Zulu"]
+
+
+async def test_writes_bind_their_values_through_the_cache(store) -> None:
+    async with store.unit_of_work(actor_id=None) as uow:
+        for n in range(3):
+            uow.emit("locations", "created", object_id=n, data={"n": n, "say": "100%"})
+    async with store.connection() as conn:
+        await conn.execute(events.update().where(events.c.object_id == 1).values(action="updated"))
+        rows = await conn.fetch_all(sa.select(events).order_by(events.c.id))
+    assert [(r["object_id"], r["action"]) for r in rows] == [
+        (0, "created"),
+        (1, "updated"),
+        (2, "created"),
+    ]
+    assert [r["data"] for r in rows] == [f'{{"n":{n},"say":"100%"}}' for n in range(3)]
+
+
+async def test_text_statements_bind_their_values(store) -> None:
+    ids = await _add_locations(store, ["Alpha", "Bravo"])
+    query = "SELECT id FROM locations WHERE name = :name"
+    async with store.connection() as conn:
+        assert await conn.fetch_val(query, {"name": "Bravo"}) == ids["Bravo"]
+        assert await conn.fetch_val(query, {"name": "Alpha"}) == ids["Alpha"]
+
+
+BY_NAME_AFTER = sa.select(locations.c.id, locations.c.created_at).where(
+    locations.c.name == sa.bindparam("name"),
+    locations.c.created_at >= sa.bindparam("since"),
+    locations.c.timezone == "UTC",  # a literal value next to the placeholders
+)
+
+
+async def test_prebuilt_statements_take_named_values(store) -> None:
+    ids = await _add_locations(store, ["Alpha", "Bravo"])
+    async with store.connection() as conn:
+        bravo = await conn.fetch_one(bound(BY_NAME_AFTER, name="Bravo", since=T0))
+        alpha = await conn.fetch_all(bound(BY_NAME_AFTER, name="Alpha", since=T0))
+        too_late = await conn.fetch_one(
+            bound(BY_NAME_AFTER, name="Alpha", since=T0 + timedelta(seconds=1))
+        )
+    assert bravo["id"] == ids["Bravo"] and bravo["created_at"] == T0 + timedelta(minutes=1)
+    assert [row["id"] for row in alpha] == [ids["Alpha"]]
+    assert too_late is None
+
+
+async def test_prebuilt_statements_with_in_lists_fall_back(store) -> None:
+    ids = await _add_locations(store, ["Alpha", "Bravo", "Charlie"])
+    query = sa.select(locations.c.id).where(
+        locations.c.name.in_(sa.bindparam("names", expanding=True))
+    )
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(bound(query, names=["Alpha", "Charlie"]))
+        one = await conn.fetch_one(bound(query, names=["Bravo"]))
+    assert sorted(row["id"] for row in rows) == sorted([ids["Alpha"], ids["Charlie"]])
+    assert one["id"] == ids["Bravo"]
+
+
+async def test_rows_read_by_name_position_and_column(store) -> None:
+    async with store.unit_of_work(actor_id=None) as uow:
+        await uow.record_history("locations", 7, {"name": ["A", "B"]})
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(sa.select(history).where(history.c.subject_id == 7))
+        again = await conn.fetch_one(sa.select(history).where(history.c.subject_id == 7))
+    row = rows[0]
+    assert row["changes"] == {"name": ["A", "B"]}  # JSON text converted, as before
+    assert again["changes"] == {"name": ["A", "B"]}
+    assert row[history.c.subject] == "locations" and row[history.c.subject_id] == 7
+    assert row[1] == "locations" and row["at"].tzinfo is not None
+    assert list(row.keys()) == [c.name for c in history.columns]
+    assert row._mapping["subject"] == "locations"
