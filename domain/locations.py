@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -20,8 +21,14 @@ TOPIC = "locations"
 REQUIRED_FIELDS = {"name", "code", "timezone"}
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names (reading them costs milliseconds, so once per process)."""
+    return frozenset(available_timezones())
+
+
 def is_valid_timezone(name: str) -> bool:
-    if name not in available_timezones():
+    if name not in _zone_names():
         return False
     try:
         ZoneInfo(name)
