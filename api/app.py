@@ -76,7 +76,7 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app; nothing connects until the lifespan starts."""
     settings = settings or load_settings()
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, pool_max=settings.database_pool_max)
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]

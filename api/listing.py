@@ -21,6 +21,7 @@ _TRUE = {"true", "1", "yes", "on", "True"}
 _FALSE = {"false", "0", "no", "off", "False"}
 
 Serializer = Callable[[Mapping[str, Any]], dict[str, Any]]
+_TOTAL = "_bms_list_total"  # the extra column carrying the list's count (serializers skip it)
 
 
 def _parse_int(raw: str) -> int:
@@ -170,14 +171,19 @@ async def paginate(
     """Run a filtered, ordered, paginated query and return DRF's page object."""
     page, size = page_numbers(params)
     filtered = query.where(*spec.where(params), *extra_where)
-    count_query = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
-    count = await conn.fetch_val(count_query) or 0
-    last_page = max(1, -(-count // size))
-    if page > last_page:
-        raise NotFound("Invalid page.")
+    # One round trip: the total rides on every row as an uncorrelated scalar subquery, which
+    # the database evaluates once. An empty page is page 1 of nothing, or past the end.
+    total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
     rows = await conn.fetch_all(
-        filtered.order_by(*spec.order_by(params)).limit(size).offset((page - 1) * size)
+        filtered.add_columns(total.scalar_subquery().label(_TOTAL))
+        .order_by(*spec.order_by(params))
+        .limit(size)
+        .offset((page - 1) * size)
     )
+    if not rows and page > 1:
+        raise NotFound("Invalid page.")
+    count = rows[0][_TOTAL] if rows else 0
+    last_page = max(1, -(-count // size))
     return {
         "count": count,
         "next": _page_url(url, params, page + 1 if page < last_page else None),

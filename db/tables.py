@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from db.priorities import priority_rank
 from db.types import BigID, JSONText, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -263,13 +264,21 @@ incident_tickets = sa.Table(
     sa.Column("resolution", sa.Text, nullable=False, server_default=""),
     sa.Column("escalated_at", UTCDateTime, nullable=True),
     *_timestamps(),
-    sa.Index(None, "status", "created_at"),
+    # With `id`: the default list order (-created_at, -id) filtered by status, sort-free.
+    sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),
     sa.Index(None, "facility_id"),
     sa.Index(None, "incident_type_id"),
     sa.Index(None, "assigned_to"),
     sa.Index(None, "reported_by"),
     sa.Index(None, "created_at"),
+)
+# `?status=open&ordering=-priority` reads the first page off this index instead of sorting.
+sa.Index(
+    "ix_incident_tickets_status_priority_rank_id",
+    incident_tickets.c.status,
+    sa.sql.expression.Grouping(priority_rank(incident_tickets.c.priority)).desc(),
+    incident_tickets.c.id.desc(),
 )
 
 service_tickets = sa.Table(
