@@ -46,13 +46,6 @@ def _ensure_schema(settings: Settings) -> bool:
     return False
 
 
-def _fastest(module: str, fallback: str) -> str:
-    """`module` if it is installed, else the pure-Python `fallback` (uvicorn's names)."""
-    import importlib.util
-
-    return module if importlib.util.find_spec(module) is not None else fallback
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -75,10 +68,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=workers,
-        # uvloop and httptools (uvicorn[standard]): several times cheaper per request than
-        # asyncio + h11, which remain the fallback where they are not installed.
-        loop=_fastest("uvloop", "asyncio"),
-        http=_fastest("httptools", "h11"),
         log_level=settings.log_level.lower(),
         ws_per_message_deflate=False,
         ws_ping_interval=20.0,
