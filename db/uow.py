@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -67,16 +67,7 @@ class CommittedEvent:
 
     @classmethod
     def from_row(cls, row: Any) -> CommittedEvent:
-        return cls(
-            id=row["id"],
-            topic=row["topic"],
-            action=row["action"],
-            object_id=row["object_id"],
-            data=row["data"],
-            owner_id=row["owner_id"],
-            private=row["private"],
-            created_at=row["created_at"],
-        )
+        return cls(**{column.name: row[column.name] for column in fields(cls)})
 
 
 @dataclass(slots=True)
@@ -187,26 +178,6 @@ class UnitOfWork:
             )
         created_at = self.store.clock()
         for pending in self._events:
-            event_id = await self.conn.execute(
-                events.insert().values(
-                    topic=pending.topic,
-                    action=pending.action,
-                    object_id=pending.object_id,
-                    data=pending.data,
-                    owner_id=pending.owner_id,
-                    private=pending.private,
-                    created_at=created_at,
-                )
-            )
-            self.committed_events.append(
-                CommittedEvent(
-                    id=event_id,
-                    topic=pending.topic,
-                    action=pending.action,
-                    object_id=pending.object_id,
-                    data=pending.data,
-                    owner_id=pending.owner_id,
-                    private=pending.private,
-                    created_at=created_at,
-                )
-            )
+            values = {**asdict(pending), "created_at": created_at}
+            event_id = await self.conn.execute(events.insert().values(**values))
+            self.committed_events.append(CommittedEvent(id=event_id, **values))
