@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.websockets import WebSocket
 
 from db.store import Store
 from domain.actors import Actor
+from domain.origins import is_trusted_origin
 
 SESSION_COOKIE = "sessionid"
 
@@ -22,19 +21,15 @@ def bearer_token(websocket: WebSocket) -> str | None:
 
 
 def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
-    """Cookie sockets only from a listed origin or this server's own host (anti-CSWSH).
+    """Cookie sockets only from a trusted origin (anti-CSWSH, the same rule as CSRF).
 
     A missing Origin means a non-browser client: a cross-site page cannot omit it.
     """
     origin = websocket.headers.get("origin")
     if origin is None:
         return True
-    origin = origin.rstrip("/")
-    if origin in allowed_origins:
-        return True
     host = websocket.headers.get("host", "")
-    parts = urlsplit(origin)
-    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+    return is_trusted_origin(origin, host=host, allowed=allowed_origins)
 
 
 async def authenticate(

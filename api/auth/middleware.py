@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hmac
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from db.store import Store
+from domain.origins import is_trusted_origin
 from domain.sessions import SESSION_COOKIE, actor_for_session_key
 from domain.tokens import actor_for_access_token
 
@@ -27,24 +27,6 @@ def parse_cookies(raw: str) -> dict[str, str]:
     except Exception:
         return {}
     return {key: morsel.value for key, morsel in cookie.items()}
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def own_origins(headers: dict[bytes, bytes], scheme: str) -> set[str]:
-    """The origins that name this server itself (as reached by the client)."""
-    host = headers.get(b"host", b"").decode("latin-1").lower()
-    return {f"{scheme}://{host}", f"http://{host}", f"https://{host}"} if host else set()
-
-
-def origin_allowed(
-    origin: str, headers: dict[bytes, bytes], scheme: str, allowed: list[str]
-) -> bool:
-    origin = origin.rstrip("/").lower()
-    return origin in own_origins(headers, scheme) or origin in {o.lower() for o in allowed}
 
 
 async def _forbidden(send: Send, detail: str, status: int = 403) -> None:
@@ -111,7 +93,8 @@ class AuthMiddleware:
     ) -> str | None:
         origin = headers.get(b"origin", b"").decode("latin-1")
         allowed = scope["app"].state.settings.allowed_origins
-        if origin and not origin_allowed(origin, headers, scope["scheme"], allowed):
+        host = headers.get(b"host", b"").decode("latin-1")
+        if origin and not is_trusted_origin(origin, host=host, allowed=allowed):
             return f"Origin checking failed - {origin} does not match any trusted origins."
         cookie_token = cookies.get(CSRF_COOKIE)
         if not cookie_token:
