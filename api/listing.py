@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from databases.core import Connection
+from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
+from db.compiled_cache import bound
 from domain.errors import NotFound, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 25
@@ -22,6 +24,9 @@ _FALSE = {"false", "0", "no", "off", "False"}
 
 Serializer = Callable[[Mapping[str, Any]], dict[str, Any]]
 _TOTAL = "_bms_list_total"  # the extra column carrying the list's count (serializers skip it)
+# Bind names of a cached page statement (filters bind as `_bms_filter_<name>`).
+_SEARCH, _LIMIT, _OFFSET = "_bms_search", "_bms_limit", "_bms_offset"
+PAGE_STATEMENTS_CACHED = 500
 
 
 def _parse_int(raw: str) -> int:
@@ -59,6 +64,11 @@ def _parse_datetime(raw: str) -> datetime:
     return value
 
 
+def _search_pattern(term: str) -> str:
+    """A LIKE pattern matching `term` anywhere, its wildcards escaped."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
+
+
 @dataclass(frozen=True)
 class Filter:
     """A query parameter mapped to a column; `op` is `eq` (comma = any of), `gte` or `lte`."""
@@ -82,14 +92,24 @@ class Filter:
             raise ValueError(f'Select a valid choice. "{raw}" is not one of the available choices.')
         return raw
 
-    def clause(self, raw: str) -> sa.ColumnElement[bool]:
+    def values(self, raw: str) -> list[Any]:
+        """The parsed values of one parameter; several only for `eq` (any of)."""
+        if self.op != "eq":
+            return [self.parse(raw.strip())]
+        values = [self.parse(part.strip()) for part in raw.split(",") if part.strip()]
+        if not values:
+            raise ValueError("Enter a value.")
+        return values
+
+    def compare(self, value: Any, *, many: bool = False) -> sa.ColumnElement[bool]:
+        """The clause for a value (a literal or a bind placeholder); `many`: any of a list."""
         if self.op == "eq":
-            values = [self.parse(part.strip()) for part in raw.split(",") if part.strip()]
-            if not values:
-                raise ValueError("Enter a value.")
-            return self.column == values[0] if len(values) == 1 else self.column.in_(values)
-        value = self.parse(raw.strip())
+            return self.column.in_(value) if many else self.column == value
         return self.column >= value if self.op == "gte" else self.column <= value
+
+    @property
+    def bind_name(self) -> str:
+        return f"_bms_filter_{self.name}"
 
 
 @dataclass(frozen=True)
@@ -103,35 +123,68 @@ class ListSpec:
     id_column: sa.ColumnElement[Any] | None = None
 
     def where(self, params: QueryParams) -> list[sa.ColumnElement[bool]]:
-        """Build WHERE clauses from the query string; 400 keyed by filter name on bad values."""
-        clauses: list[sa.ColumnElement[bool]] = []
+        """WHERE clauses from the query string; 400 keyed by filter name on bad values."""
+        shape, values = self.shape(params)
+        return [clause.params(values) for clause in self.shaped_where(shape)]
+
+    def order_by(self, params: QueryParams) -> list[sa.ColumnElement[Any]]:
+        return self._order_terms(self.ordering_names(params))
+
+    def ordering_names(self, params: QueryParams) -> tuple[str, ...]:
+        """The requested known ordering fields (`-` = descending), else the default."""
+        requested = [p.strip() for p in params.get("ordering", "").split(",") if p.strip()]
+        known = [p for p in requested if p.lstrip("-") in self.ordering]
+        return tuple(known or self.default_ordering)
+
+    def _order_terms(self, names: Sequence[str]) -> list[sa.ColumnElement[Any]]:
+        terms: list[sa.ColumnElement[Any]] = []
+        for name in names:
+            column = self.ordering[name.lstrip("-")]
+            terms.append(column.desc() if name.startswith("-") else column.asc())
+        if self.id_column is not None:
+            terms.append(self.id_column.desc())
+        return terms
+
+    def shape(self, params: QueryParams) -> tuple[Hashable, dict[str, Any]]:
+        """The query string as a statement shape plus its bind values (400 as `where`)."""
+        present: list[tuple[str, bool]] = []
+        values: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
         for spec in self.filters:
             raw = params.get(spec.name)
             if raw is None or raw == "":
                 continue
             try:
-                clauses.append(spec.clause(raw))
+                parsed = spec.values(raw)
             except ValueError as exc:
                 errors[spec.name] = [str(exc)]
+                continue
+            many = len(parsed) > 1
+            present.append((spec.name, many))
+            values[spec.bind_name] = parsed if many else parsed[0]
         if errors:
             raise ValidationFailed(errors)
         term = params.get("search", "").strip()
-        if term and self.search:
-            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
+        searched = bool(term and self.search)
+        if searched:
+            values[_SEARCH] = _search_pattern(term)
+        return (tuple(present), searched, self.ordering_names(params)), values
+
+    def shaped_where(self, shape: Hashable) -> list[sa.ColumnElement[bool]]:
+        """WHERE clauses of a shape, with bind placeholders where `where` has values."""
+        present, searched, _ = shape  # type: ignore[misc]
+        by_name = {spec.name: spec for spec in self.filters}
+        clauses = [
+            by_name[name].compare(sa.bindparam(by_name[name].bind_name, expanding=many), many=many)
+            for name, many in present
+        ]
+        if searched:
+            pattern = sa.bindparam(_SEARCH, type_=sa.String)
             clauses.append(sa.or_(*(col.ilike(pattern, escape="\\") for col in self.search)))
         return clauses
 
-    def order_by(self, params: QueryParams) -> list[sa.ColumnElement[Any]]:
-        requested = [p.strip() for p in params.get("ordering", "").split(",") if p.strip()]
-        known = [p for p in requested if p.lstrip("-") in self.ordering]
-        terms: list[sa.ColumnElement[Any]] = []
-        for name in known or list(self.default_ordering):
-            column = self.ordering[name.lstrip("-")]
-            terms.append(column.desc() if name.startswith("-") else column.asc())
-        if self.id_column is not None:
-            terms.append(self.id_column.desc())
-        return terms
+    def shaped_order_by(self, shape: Hashable) -> list[sa.ColumnElement[Any]]:
+        return self._order_terms(shape[2])  # type: ignore[index]
 
 
 def page_numbers(params: QueryParams) -> tuple[int, int]:
@@ -158,6 +211,48 @@ def _page_url(url: URL, params: QueryParams, page: int | None) -> str | None:
     return str(url.replace(query=urlencode(items)))
 
 
+# Base queries that are the same object for every request (see `shared_query`).
+_SHARED: dict[int, sa.Select[Any]] = {}
+# (query, spec, shape) ids → (spec, page statement with bind placeholders).
+_PAGES: LRUCache[Hashable, tuple[ListSpec, sa.Select[Any]]] = LRUCache(PAGE_STATEMENTS_CACHED)
+
+
+def shared_query(query: sa.Select[Any]) -> sa.Select[Any]:
+    """Mark a base list query built once (a module constant): its pages are built once per shape.
+
+    `paginate` then skips building the statement and its cache key on each request; a query
+    built per request (visibility by actor) is built per request as before.
+    """
+    _SHARED[id(query)] = query  # held for good, so its id is never reused
+    return query
+
+
+def _with_total(filtered: sa.Select[Any]) -> sa.Select[Any]:
+    """Add the list's total to every row.
+
+    One round trip: the total rides on every row as an uncorrelated scalar subquery, which
+    the database evaluates once.
+    """
+    total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
+    return filtered.add_columns(total.scalar_subquery().label(_TOTAL))
+
+
+def _page_statement(query: sa.Select[Any], spec: ListSpec, shape: Hashable) -> sa.Select[Any]:
+    """The page statement of a shared query for one query-string shape, built once."""
+    key = (id(query), id(spec), shape)
+    found = _PAGES.get(key)
+    if found is not None and found[0] is spec:
+        return found[1]
+    statement = (
+        _with_total(query.where(*spec.shaped_where(shape)))
+        .order_by(*spec.shaped_order_by(shape))
+        .limit(sa.bindparam(_LIMIT, type_=sa.Integer))
+        .offset(sa.bindparam(_OFFSET, type_=sa.Integer))
+    )
+    _PAGES[key] = (spec, statement)
+    return statement
+
+
 async def paginate(
     conn: Connection,
     query: sa.Select[Any],
@@ -170,16 +265,16 @@ async def paginate(
 ) -> dict[str, Any]:
     """Run a filtered, ordered, paginated query and return DRF's page object."""
     page, size = page_numbers(params)
-    filtered = query.where(*spec.where(params), *extra_where)
-    # One round trip: the total rides on every row as an uncorrelated scalar subquery, which
-    # the database evaluates once. An empty page is page 1 of nothing, or past the end.
-    total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
-    rows = await conn.fetch_all(
-        filtered.add_columns(total.scalar_subquery().label(_TOTAL))
-        .order_by(*spec.order_by(params))
-        .limit(size)
-        .offset((page - 1) * size)
-    )
+    if extra_where or id(query) not in _SHARED:
+        statement = _with_total(query.where(*spec.where(params), *extra_where))
+        rows = await conn.fetch_all(
+            statement.order_by(*spec.order_by(params)).limit(size).offset((page - 1) * size)
+        )
+    else:
+        shape, values = spec.shape(params)
+        values[_LIMIT], values[_OFFSET] = size, (page - 1) * size
+        rows = await conn.fetch_all(bound(_page_statement(query, spec, shape), **values))
+    # An empty page is page 1 of nothing, or past the end.
     if not rows and page > 1:
         raise NotFound("Invalid page.")
     count = rows[0][_TOTAL] if rows else 0

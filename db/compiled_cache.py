@@ -27,7 +27,7 @@ from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.backends.sqlite import CompilationContext, SQLiteBackend, SQLiteConnection
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy.sql import ClauseElement, sqltypes, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.util import LRUCache
@@ -141,7 +141,11 @@ class StatementCache:
             result_columns=result_columns,
             column_maps=column_maps,
             names=column_names,
-            converters=[(index, process) for index, process in processors_out if process],
+            converters=[
+                (index, process)
+                for index, process in processors_out
+                if process and _may_see_scalars(result_columns[index][3])
+            ],
         )
 
 
@@ -162,6 +166,13 @@ def _sqlite_finish(compiled: SQLCompiler) -> tuple[str, Sequence[str]]:
 
 
 _SCALARS = (int, str, float)
+# asyncpg decodes these to date/time objects, never to the scalars `_Record` converts.
+_TEMPORAL = (sqltypes.DateTime, sqltypes.Date, sqltypes.Time, sqltypes.Interval)
+
+
+def _may_see_scalars(datatype: Any) -> bool:
+    """Whether `_Record` (asyncpg rows only) must check this column's values for conversion."""
+    return not isinstance(getattr(datatype, "impl_instance", datatype), _TEMPORAL)
 
 
 class _Record(dict):
@@ -175,11 +186,14 @@ class _Record(dict):
     __slots__ = ("_dialect", "_row", "_statement")
 
     def __init__(self, row: Any, statement: CachedStatement, dialect: Dialect) -> None:
-        values = list(row.values())
-        for index, process in statement.converters:
-            if isinstance(values[index], _SCALARS):
-                values[index] = process(values[index])
-        super().__init__(zip(statement.names, values, strict=True))
+        if statement.converters:
+            values = list(row.values())
+            for index, process in statement.converters:
+                if isinstance(values[index], _SCALARS):
+                    values[index] = process(values[index])
+            super().__init__(zip(statement.names, values, strict=True))
+        else:
+            super().__init__(zip(statement.names, row.values(), strict=True))
         self._row, self._statement, self._dialect = row, statement, dialect
 
     def _record(self) -> Record:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -77,10 +77,10 @@ def list_query() -> sa.Select[Any]:
     return sa.select(scheduled_events, attendee_ids().label("attendee_ids"))
 
 
-def has_attendee(user_ids: Iterable[int]) -> sa.ColumnElement[bool]:
-    """Events any of `user_ids` attends (the `attendee` filter)."""
+def has_attendee(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """Events with an attendee row matching `condition` (the `attendee` filter)."""
     a = scheduled_event_attendees
-    return sa.exists().where(a.c.event_id == scheduled_events.c.id, a.c.user_id.in_(user_ids))
+    return sa.exists().where(a.c.event_id == scheduled_events.c.id, condition)
 
 
 async def get_scheduled_event(conn: Connection, *, event_id: int) -> dict[str, Any] | None:

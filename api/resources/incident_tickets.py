@@ -7,7 +7,7 @@ from datetime import datetime
 from databases.core import Connection
 
 from api.crud import Resource, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
 from db.tables import incident_tickets as t
@@ -16,6 +16,8 @@ from domain.actors import Actor
 from domain.tickets import PRIORITIES, Priority, priority_rank
 
 PATH = "/incident-tickets"
+# Every role sees every ticket: one base query, so list pages are built once per shape.
+_LIST = shared_query(incident_tickets.list_query())
 
 
 async def _get(conn: Connection, actor: Actor, ticket_id: int) -> dict | None:
@@ -50,7 +52,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: incident_tickets.list_query(),
+    list_query=lambda actor: _LIST,
     serialize=incident_tickets.serialize,
     get=_get,
     create=incident_tickets.create_incident_ticket,

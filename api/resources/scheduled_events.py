@@ -21,11 +21,8 @@ from domain.actors import Actor
 class AttendeeFilter(Filter):
     """`?attendee=3,5`: events any of these users attends."""
 
-    def clause(self, raw: str) -> sa.ColumnElement[bool]:
-        values = [self.parse(part.strip()) for part in raw.split(",") if part.strip()]
-        if not values:
-            raise ValueError("Enter a value.")
-        return scheduled_events.has_attendee(values)
+    def compare(self, value: Any, *, many: bool = False) -> sa.ColumnElement[bool]:
+        return scheduled_events.has_attendee(super().compare(value, many=many))
 
 
 async def _get(conn: Connection, actor: Actor, event_id: int) -> dict[str, Any] | None:

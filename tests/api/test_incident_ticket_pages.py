@@ -1,0 +1,103 @@
+"""Incident list pages come from statements built once per query shape: values never leak."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from starlette.datastructures import QueryParams
+
+from api import listing
+from api.resources.incident_tickets import RESOURCE
+from tests.builders.tickets import make_incident, make_incident_type, move
+
+LIST = "/api/incident-tickets/"
+
+
+@pytest.fixture
+async def manager(login):
+    return await login("manager")
+
+
+@pytest.fixture
+async def kind(manager) -> dict:
+    return await make_incident_type(manager)
+
+
+async def _page(client, query: str) -> dict:
+    response = await client.get(LIST + query)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _ids(client, query: str) -> list[int]:
+    return [row["id"] for row in (await _page(client, query))["results"]]
+
+
+async def test_one_shape_with_other_values_gives_their_rows(manager, kind) -> None:
+    a = await make_incident(manager, incident_type=kind["id"], priority="low")
+    b = await make_incident(manager, incident_type=kind["id"], priority="high")
+    await move(manager, f"{LIST}{b['id']}/", "acknowledged")
+
+    assert await _ids(manager, "?status=open&ordering=-priority") == [a["id"]]
+    assert await _ids(manager, "?status=acknowledged&ordering=-priority") == [b["id"]]
+    assert await _ids(manager, "?priority=high") == [b["id"]]
+    assert await _ids(manager, "?priority=low") == [a["id"]]
+    # Any of (a list) and one value of the same filter are different shapes.
+    assert await _ids(manager, "?priority=low,high") == [b["id"], a["id"]]
+    assert await _ids(manager, "?priority=high") == [b["id"]]
+    assert (await _page(manager, "?status=closed"))["count"] == 0
+
+
+async def test_pages_count_and_links(manager, kind) -> None:
+    made = [await make_incident(manager, incident_type=kind["id"]) for _ in range(5)]
+    newest_first = [t["id"] for t in reversed(made)]
+
+    first = await _page(manager, "?status=open&page_size=2")
+    assert first["count"] == 5
+    assert [row["id"] for row in first["results"]] == newest_first[:2]
+    assert first["previous"] is None
+    assert first["next"] == "http://testserver/api/incident-tickets/?status=open&page_size=2&page=2"
+    second = await _page(manager, "?status=open&page_size=2&page=2")
+    assert [row["id"] for row in second["results"]] == newest_first[2:4]
+    last = await _page(manager, "?status=open&page_size=2&page=3")
+    assert [row["id"] for row in last["results"]] == newest_first[4:]
+    assert last["next"] is None and last["count"] == 5
+    past = await manager.get(LIST + "?status=open&page_size=2&page=4")
+    assert past.status_code == 404
+    assert past.json() == {"detail": "Invalid page."}
+
+
+async def test_search_treats_like_wildcards_literally(manager, kind) -> None:
+    percent = await make_incident(manager, incident_type=kind["id"], title="Uplink at 100% load")
+    await make_incident(manager, incident_type=kind["id"], title="Uplink at 1000 Mbit")
+
+    assert await _ids(manager, "?search=100%25") == [percent["id"]]
+    assert await _ids(manager, "?search=uplink_") == []
+    assert len(await _ids(manager, "?search=UPLINK")) == 2
+
+
+def test_page_statements_are_built_once_per_shape_of_shared_queries() -> None:
+    spec, query = RESOURCE.spec, RESOURCE.list_query(None)
+    open_shape, open_values = spec.shape(QueryParams("status=open&ordering=-priority"))
+    closed_shape, closed_values = spec.shape(QueryParams("status=closed&ordering=-priority"))
+    assert open_shape == closed_shape and open_values != closed_values
+    statement = listing._page_statement(query, spec, open_shape)
+    assert listing._page_statement(query, spec, closed_shape) is statement
+    other_shape, _ = spec.shape(QueryParams("status=closed"))
+    assert listing._page_statement(query, spec, other_shape) is not statement
+
+
+async def test_queries_built_per_request_are_not_cached(store, manager, kind) -> None:
+    await make_incident(manager, incident_type=kind["id"])
+    before = len(listing._PAGES)
+    async with store.connection() as conn:
+        page = await listing.paginate(
+            conn,
+            sa.select(*RESOURCE.list_query(None).selected_columns),  # a fresh object
+            spec=RESOURCE.spec,
+            params=QueryParams("status=open&ordering=title"),
+            url=None,  # type: ignore[arg-type]  (no next/previous page to link)
+            serialize=RESOURCE.serialize,
+        )
+    assert page["count"] == 1
+    assert len(listing._PAGES) == before
