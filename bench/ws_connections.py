@@ -159,7 +159,7 @@ async def coordinator(steps: list[int], ws_impl: str | None) -> None:
             rows.append(
                 (total, opened, failed, opened / secs, rss, (rss - baseline) / total, received)
             )
-        impl = ws_impl or "bms serve (websockets-sansio)"
+        impl = ws_impl or "bms serve (realtime.uvproto: lean websockets-sansio)"
         print(
             f"\nWebSocket connections on one server process [{impl}], baseline RSS "
             f"{baseline / 1024:.1f} MiB"

@@ -69,6 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        ws="realtime.uvproto:LeanWebSocketsProtocol",  # websockets-sansio, less per socket
         ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

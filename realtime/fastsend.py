@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.types import Send
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-_PROTOCOL_CLASS = "WebSocketsSansIOProtocol"
 _TEXT_FIN = 0x81
 
 
@@ -31,7 +31,7 @@ def text_frame(payload: bytes) -> bytes:
 def raw_protocol(send: Send) -> Any | None:
     """The uvicorn protocol behind an ASGI `send`, if frames can be written to it directly."""
     proto = getattr(send, "__self__", None)
-    if proto is None or type(proto).__name__ != _PROTOCOL_CLASS:
+    if not isinstance(proto, WebSocketsSansIOProtocol):  # ours (realtime.uvproto) included
         return None
     conn = getattr(proto, "conn", None)
     if conn is None or getattr(conn, "extensions", None) or not hasattr(proto, "writable"):

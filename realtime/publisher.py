@@ -24,6 +24,7 @@ COOLDOWN_SECS = 1.0  # after a failure, leave publishing to the relay for a whil
 RELAY_INTERVAL_SECS = 1.0
 RELAY_MIN_AGE_SECS = 2.0  # younger unpublished events are probably being published right now
 RELAY_BATCH = 500
+MARK_DELAY_SECS = 0.2  # flag in batches, after the fan-out this process is starting now
 
 
 class Publisher:
@@ -89,9 +90,10 @@ class Publisher:
             self.published += 1
 
     async def _mark_forever(self) -> None:
-        """Flag published events in batches, off the request path."""
+        """Flag published events in batches, off the request path and after the fan-out."""
         while True:
             await self._marking.wait()
+            await asyncio.sleep(MARK_DELAY_SECS)
             self._marking.clear()
             try:
                 await self._mark_pending()
