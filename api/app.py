@@ -18,11 +18,14 @@ from api.errors import EXCEPTION_HANDLERS
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.resources.profiles import media_routes
 from api.responses import JSONResponse
+from api.routes import ROUTES
 from bms.settings import Settings, load_settings
 from db import migrate
 from db.store import Store
 from realtime.endpoint import RealtimeShortcut
 from realtime.endpoint import routes as realtime_routes
+from realtime.service import realtime_component
+from tasks.component import task_component
 
 log = structlog.get_logger("bms.app")
 
@@ -43,15 +46,12 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 def api_router() -> Router:
     """Every /api/ route; each resource module exports its own `routes`."""
-    from api.routes import ROUTES
-
     return Router(routes=ROUTES, default=_not_found)
 
 
 def default_components(settings: Settings) -> list[Component]:
-    from api.components import components_for
-
-    return components_for(settings)
+    """The realtime hub and the task queue (in-process without REDIS_URL)."""
+    return [realtime_component, task_component(settings)]
 
 
 async def ensure_migrated(settings: Settings) -> None:
