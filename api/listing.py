@@ -125,7 +125,7 @@ class ListSpec:
     def where(self, params: QueryParams) -> list[sa.ColumnElement[bool]]:
         """WHERE clauses from the query string; 400 keyed by filter name on bad values."""
         shape, values = self.shape(params)
-        return [clause.params(values) for clause in self.shaped_where(shape)]
+        return self.shaped_where(shape, values)
 
     def order_by(self, params: QueryParams) -> list[sa.ColumnElement[Any]]:
         return self._order_terms(self.ordering_names(params))
@@ -170,16 +170,24 @@ class ListSpec:
             values[_SEARCH] = _search_pattern(term)
         return (tuple(present), searched, self.ordering_names(params)), values
 
-    def shaped_where(self, shape: Hashable) -> list[sa.ColumnElement[bool]]:
-        """WHERE clauses of a shape, with bind placeholders where `where` has values."""
+    def shaped_where(
+        self, shape: Hashable, values: Mapping[str, Any] | None = None
+    ) -> list[sa.ColumnElement[bool]]:
+        """WHERE clauses of a shape: bound to `values`, or placeholders bound per execution."""
         present, searched, _ = shape  # type: ignore[misc]
         by_name = {spec.name: spec for spec in self.filters}
+
+        def param(name: str, **options: Any) -> sa.BindParameter[Any]:
+            if values is None:
+                return sa.bindparam(name, **options)
+            return sa.bindparam(name, values[name], **options)
+
         clauses = [
-            by_name[name].compare(sa.bindparam(by_name[name].bind_name, expanding=many), many=many)
+            by_name[name].compare(param(by_name[name].bind_name, expanding=many), many=many)
             for name, many in present
         ]
         if searched:
-            pattern = sa.bindparam(_SEARCH, type_=sa.String)
+            pattern = param(_SEARCH, type_=sa.String)
             clauses.append(sa.or_(*(col.ilike(pattern, escape="\\") for col in self.search)))
         return clauses
 
