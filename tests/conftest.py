@@ -15,6 +15,8 @@ import argon2
 import asyncpg
 import httpx
 import pytest
+import redis
+import redis.asyncio
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
@@ -35,6 +37,8 @@ REDIS_URL = os.environ.get("BMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = [b for b in os.environ.get("BMS_TEST_BACKENDS", "postgres,sqlite").split(",") if b]
 TEST_PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
+# Every Redis namespace of this run starts here, so the run can remove exactly its own keys.
+RUN_NAMESPACE = f"bmstest:{uuid.uuid4().hex[:8]}"
 # Real argon2, cheapest parameters: hashing dominated the suite's run time otherwise.
 use_hasher(PasswordHasher.from_parameters(argon2.profiles.CHEAPEST))
 
@@ -61,6 +65,21 @@ async def drop_postgres_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _remove_run_redis_keys() -> AsyncIterator[None]:
+    """Delete the Redis keys (task streams, results) this run created, and only those."""
+    yield
+    client = redis.asyncio.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{RUN_NAMESPACE}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    except redis.RedisError:
+        pass  # Redis already gone: nothing of ours is left to delete
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -94,7 +113,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "bms_env": "test",
         "database_url": database_url,
         "redis_url": REDIS_URL if is_postgres else "",
-        "redis_namespace": f"bmstest:{uuid.uuid4().hex[:12]}",
+        "redis_namespace": f"{RUN_NAMESPACE}:{uuid.uuid4().hex[:12]}",
         "secret_key": "test-secret-key-" + "x" * 32,
         "data_dir": data_dir,
         "allowed_origins": ["http://dashboard.example"],
