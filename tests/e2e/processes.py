@@ -7,11 +7,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.conftest import RUN_NAMESPACE
 
 BMS = str(Path(sys.executable).with_name("bms"))
 STARTUP_TIMEOUT_SECS = 30.0
@@ -24,12 +27,14 @@ def free_port() -> int:
 
 
 def bms_env(**values: str) -> dict[str, str]:
-    """The current environment minus any BMS settings, plus `values`."""
+    """The current environment minus any BMS settings, plus `values` (and a Redis namespace
+    of this test run, so its keys are removed with the run's)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BMS_ENV", "BMS_DATA_DIR"}
     }
+    env["REDIS_NAMESPACE"] = f"{RUN_NAMESPACE}:{uuid.uuid4().hex[:12]}"
     env.update(values)
     return env
 
