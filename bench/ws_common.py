@@ -7,6 +7,7 @@ Needs PostgreSQL (BMS_BENCH_POSTGRES_URL) and Redis (BMS_BENCH_REDIS_URL); the d
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import sys
@@ -82,6 +83,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_secs(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ClientProc:
+    """A benchmark client process (`script --client ARGS`) talking JSON lines over stdio."""
+
+    def __init__(self, script: str, *args: str, limit: int = 2**20) -> None:
+        self.args = [PYTHON, script, "--client", *args]
+        self.limit = limit
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=self.limit,
+        )
+
+    async def read(self) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 600))
+
+    def tell(self, message: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+
+    def cpu_secs(self) -> float:
+        assert self.proc is not None
+        return process_cpu_secs(self.proc.pid)
+
+    async def finish(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            await self.proc.wait()
+
+
 class Server:
     """`bms serve` (or uvicorn with a chosen ws implementation) on a port of its own."""
 
@@ -140,8 +182,7 @@ class Server:
 
     def cpu_secs(self) -> float:
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_secs(self.proc.pid)
 
 
 async def make_user_with_token(url: str, username: str, role: str) -> str:

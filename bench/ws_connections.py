@@ -21,8 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ws_common import (
-    PYTHON,
-    ROOT,
+    ClientProc,
     Server,
     create_database,
     drop_database,
@@ -83,35 +82,6 @@ async def client_main(url: str, token: str, count: int) -> None:
 # -- coordinator -------------------------------------------------------------------------
 
 
-class ClientProc:
-    def __init__(self, url: str, token: str, count: int) -> None:
-        self.args = [PYTHON, __file__, "--client", url, token, str(count)]
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.args,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**20,
-        )
-
-    async def report(self) -> dict:
-        assert self.proc is not None and self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 600)
-        return json.loads(line)
-
-    def tell(self, text: str) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-
-    async def finish(self) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.close()
-        await self.proc.wait()
-
-
 async def emit_location(url: str) -> None:
     from db.store import Store
 
@@ -139,9 +109,12 @@ async def coordinator(steps: list[int], ws_impl: str | None) -> None:
         total = 0
         for step in steps:
             per_proc = (step - total) // CLIENT_PROCS
-            batch = [ClientProc(server.ws_url, token, per_proc) for _ in range(CLIENT_PROCS)]
+            batch = [
+                ClientProc(__file__, server.ws_url, token, str(per_proc))
+                for _ in range(CLIENT_PROCS)
+            ]
             await asyncio.gather(*(c.start() for c in batch))
-            reports = await asyncio.gather(*(c.report() for c in batch))
+            reports = await asyncio.gather(*(c.read() for c in batch))
             secs = max(r["secs"] for r in reports)  # connecting only, not process startup
             clients += batch
             opened = sum(r["opened"] for r in reports)
@@ -153,9 +126,7 @@ async def coordinator(steps: list[int], ws_impl: str | None) -> None:
             for c in batch:
                 c.tell("expect")
             await emit_location(url)
-            received = sum(
-                r["received"] for r in await asyncio.gather(*(c.report() for c in batch))
-            )
+            received = sum(r["received"] for r in await asyncio.gather(*(c.read() for c in batch)))
             rows.append(
                 (total, opened, failed, opened / secs, rss, (rss - baseline) / total, received)
             )

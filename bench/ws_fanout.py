@@ -34,8 +34,7 @@ import itertools
 import orjson
 
 from bench.ws_common import (
-    PYTHON,
-    ROOT,
+    ClientProc,
     Server,
     create_database,
     drop_database,
@@ -201,39 +200,6 @@ async def client_main(urls: list[str], token: str, count: int) -> None:
 # -- coordinator -------------------------------------------------------------------------
 
 
-class ClientProc:
-    def __init__(self, urls: list[str], token: str, count: int) -> None:
-        self.args = [PYTHON, __file__, "--client", ",".join(urls), token, str(count)]
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.args,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**26,
-        )
-
-    async def read(self) -> dict:
-        assert self.proc is not None and self.proc.stdout is not None
-        return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 600))
-
-    def tell(self, message: dict) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-
-    def cpu_secs(self) -> float:
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def finish(self) -> None:
-        if self.proc is not None and self.proc.stdin is not None:
-            self.proc.stdin.close()
-            await self.proc.wait()
-
-
 async def newest_event_id(url: str) -> int:
     import asyncpg
 
@@ -379,7 +345,10 @@ async def coordinator(args: argparse.Namespace) -> None:
             writer = functools.partial(write_direct, store)
         urls = [f"127.0.0.1:{s.port}" for s in servers]
         per = args.subscribers // CLIENT_PROCS
-        clients = [ClientProc(urls, watcher_token, per) for _ in range(CLIENT_PROCS)]
+        clients = [
+            ClientProc(__file__, ",".join(urls), watcher_token, str(per), limit=2**26)
+            for _ in range(CLIENT_PROCS)
+        ]
         await asyncio.gather(*(c.start() for c in clients))
         ready = sum(r["ready"] for r in await asyncio.gather(*(c.read() for c in clients)))
         print(f"{ready} subscribers connected over {len(servers)} server processes")
