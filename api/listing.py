@@ -6,8 +6,10 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from time import monotonic
 from typing import Any
 from urllib.parse import urlencode
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from databases.core import Connection
@@ -15,6 +17,7 @@ from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
 from db.compiled_cache import bound
+from db.tables import events
 from domain.errors import NotFound, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 25
@@ -27,6 +30,11 @@ _TOTAL = "_bms_list_total"  # the extra column carrying the list's count (serial
 # Bind names of a cached page statement (filters bind as `_bms_filter_<name>`).
 _SEARCH, _LIMIT, _OFFSET = "_bms_search", "_bms_limit", "_bms_offset"
 PAGE_STATEMENTS_CACHED = 500
+_VERSION = "_bms_list_version"  # the newest event id of the list's topic, beside each row
+COUNTS_CACHED = 2000
+# A cached count is used only while its topic's newest event id is unchanged; this bounds
+# how long a write that bypassed the unit of work (manual SQL) could leave it stale.
+COUNT_MAX_AGE_SECS = 30.0
 
 
 def _parse_int(raw: str) -> int:
@@ -219,19 +227,40 @@ def _page_url(url: URL, params: QueryParams, page: int | None) -> str | None:
     return str(url.replace(query=urlencode(items)))
 
 
+@dataclass(frozen=True)
+class _Shared:
+    query: sa.Select[Any]
+    topic: str | None
+
+
+@dataclass(frozen=True)
+class _PageStatements:
+    page: sa.Select[Any]  # rows, with the total (no topic) or the topic's version
+    count: sa.Select[Any] | None  # (total, version), run when no cached total is current
+
+
 # Base queries that are the same object for every request (see `shared_query`).
-_SHARED: dict[int, sa.Select[Any]] = {}
-# (query, spec, shape) ids → (spec, page statement with bind placeholders).
-_PAGES: LRUCache[Hashable, tuple[ListSpec, sa.Select[Any]]] = LRUCache(PAGE_STATEMENTS_CACHED)
+_SHARED: dict[int, _Shared] = {}
+# (query, spec, shape) ids → (spec, statements with bind placeholders).
+_PAGES: LRUCache[Hashable, tuple[ListSpec, _PageStatements]] = LRUCache(PAGE_STATEMENTS_CACHED)
+# Per database: (query, spec, shape, filter values) → (topic version, total, when counted).
+_COUNTS: WeakKeyDictionary[Any, LRUCache[Hashable, tuple[Any, int, float]]] = WeakKeyDictionary()
 
 
-def shared_query(query: sa.Select[Any]) -> sa.Select[Any]:
+def shared_query(query: sa.Select[Any], *, changes_on: str | None = None) -> sa.Select[Any]:
     """Mark a base list query built once (a module constant): its pages are built once per shape.
 
     `paginate` then skips building the statement and its cache key on each request; a query
     built per request (visibility by actor) is built per request as before.
+
+    `changes_on`: the event topic that every change to the query's rows emits (the unit of
+    work's rule). The list's total is then counted once per newest event id of that topic:
+    each page reads that id in the same statement as its rows, and reuses the total counted
+    at that id, which is exact for the page's snapshot because any change committed since
+    would have a newer event. Counting thousands of matching rows was most of the database's
+    work per page.
     """
-    _SHARED[id(query)] = query  # held for good, so its id is never reused
+    _SHARED[id(query)] = _Shared(query, changes_on)  # held for good: its id is never reused
     return query
 
 
@@ -245,20 +274,55 @@ def _with_total(filtered: sa.Select[Any]) -> sa.Select[Any]:
     return filtered.add_columns(total.scalar_subquery().label(_TOTAL))
 
 
-def _page_statement(query: sa.Select[Any], spec: ListSpec, shape: Hashable) -> sa.Select[Any]:
-    """The page statement of a shared query for one query-string shape, built once."""
-    key = (id(query), id(spec), shape)
+def _topic_version(topic: str) -> sa.ScalarSelect[Any]:
+    """The newest event id of a topic (an index-only read of `ix_events_topic_id`)."""
+    return sa.select(sa.func.max(events.c.id)).where(events.c.topic == topic).scalar_subquery()
+
+
+def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageStatements:
+    """The statements of a shared query for one query-string shape, built once."""
+    key = (id(shared.query), id(spec), shape)
     found = _PAGES.get(key)
     if found is not None and found[0] is spec:
         return found[1]
-    statement = (
-        _with_total(query.where(*spec.shaped_where(shape)))
-        .order_by(*spec.shaped_order_by(shape))
+    filtered = shared.query.where(*spec.shaped_where(shape))
+    if shared.topic is None:
+        rows, count = _with_total(filtered), None
+    else:
+        version = _topic_version(shared.topic)
+        rows = filtered.add_columns(version.label(_VERSION))
+        total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
+        count = total.add_columns(version.label(_VERSION))
+    page = (
+        rows.order_by(*spec.shaped_order_by(shape))
         .limit(sa.bindparam(_LIMIT, type_=sa.Integer))
         .offset(sa.bindparam(_OFFSET, type_=sa.Integer))
     )
-    _PAGES[key] = (spec, statement)
-    return statement
+    statements = _PageStatements(page, count)
+    _PAGES[key] = (spec, statements)
+    return statements
+
+
+def _hashable(value: Any) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
+
+
+async def _versioned_total(
+    conn: Connection, count: sa.Select[Any], key: Hashable, values: dict[str, Any], version: Any
+) -> int:
+    """The list's total at the page's topic version: cached, or counted now and cached."""
+    now = monotonic()
+    counts = _COUNTS.get(conn._database)  # ids and versions are those of one database
+    if counts is None:
+        counts = _COUNTS[conn._database] = LRUCache(COUNTS_CACHED)
+    cached = counts.get(key)
+    if cached is not None and cached[0] == version and now - cached[2] < COUNT_MAX_AGE_SECS:
+        return cached[1]
+    row = await conn.fetch_one(bound(count, **values))
+    assert row is not None
+    total, counted_at = row[0], row[_VERSION]
+    counts[key] = (counted_at, total, now)
+    return total
 
 
 async def paginate(
@@ -273,6 +337,7 @@ async def paginate(
 ) -> dict[str, Any]:
     """Run a filtered, ordered, paginated query and return DRF's page object."""
     page, size = page_numbers(params)
+    statements: _PageStatements | None = None
     if extra_where or id(query) not in _SHARED:
         statement = _with_total(query.where(*spec.where(params), *extra_where))
         rows = await conn.fetch_all(
@@ -280,12 +345,19 @@ async def paginate(
         )
     else:
         shape, values = spec.shape(params)
-        values[_LIMIT], values[_OFFSET] = size, (page - 1) * size
-        rows = await conn.fetch_all(bound(_page_statement(query, spec, shape), **values))
+        statements = _page_statements(_SHARED[id(query)], spec, shape)
+        page_values = {**values, _LIMIT: size, _OFFSET: (page - 1) * size}
+        rows = await conn.fetch_all(bound(statements.page, **page_values))
     # An empty page is page 1 of nothing, or past the end.
     if not rows and page > 1:
         raise NotFound("Invalid page.")
-    count = rows[0][_TOTAL] if rows else 0
+    if not rows:
+        count = 0
+    elif statements is None or statements.count is None:
+        count = rows[0][_TOTAL]
+    else:
+        key = (id(query), id(spec), shape, *((k, _hashable(v)) for k, v in sorted(values.items())))
+        count = await _versioned_total(conn, statements.count, key, values, rows[0][_VERSION])
     last_page = max(1, -(-count // size))
     return {
         "count": count,

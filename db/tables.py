@@ -429,6 +429,8 @@ events = sa.Table(
     sa.Column("published", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index(None, "created_at"),
+    # A topic's newest id (the version list totals are cached by) and replays by topic.
+    sa.Index(None, "topic", "id"),
     sa.Index(
         "ix_events_unpublished",
         "id",

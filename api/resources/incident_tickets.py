@@ -17,7 +17,7 @@ from domain.tickets import PRIORITIES, Priority, priority_rank
 
 PATH = "/incident-tickets"
 # Every role sees every ticket: one base query, so list pages are built once per shape.
-_LIST = shared_query(incident_tickets.list_query())
+_LIST = shared_query(incident_tickets.list_query(), changes_on=incident_tickets.TOPIC)
 
 
 async def _get(conn: Connection, actor: Actor, ticket_id: int) -> dict | None:

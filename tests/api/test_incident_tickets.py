@@ -73,7 +73,8 @@ async def test_invalid_input_is_400_per_field(manager, kind) -> None:
         "incident_type": ["This field is required."],
     }
     bad_refs = await manager.post(
-        LIST, json={"title": "T", "incident_type": 999999, "facility": 999998, "assigned_to": 9}
+        LIST,
+        json={"title": "T", "incident_type": 999999, "facility": 999998, "assigned_to": 999997},
     )
     assert bad_refs.status_code == 400
     assert bad_refs.json()["incident_type"] == ['Invalid pk "999999" - object does not exist.']
