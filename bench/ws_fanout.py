@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from array import array
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,11 @@ import itertools
 
 import orjson
 
+from bench.http_client import HttpConnection
 from bench.ws_common import (
+    PYTHON,
+    REDIS_URL,
+    ROOT,
     ClientProc,
     Server,
     create_database,
@@ -43,6 +47,7 @@ from bench.ws_common import (
     raise_fd_limit,
     server_env,
 )
+from realtime.fastsend import text_frame
 
 CLIENT_PROCS = 2
 BUCKET_MS = 0.1  # latency histogram resolution
@@ -197,6 +202,117 @@ async def client_main(urls: list[str], token: str, count: int) -> None:
         print(json.dumps(phase_stats(subs, cmd["start"], cmd["end"])), flush=True)
 
 
+# -- floor: the same clients and frames, served by a bare uvloop fan-out ---------------------
+
+
+class FloorProtocol(asyncio.Protocol):
+    """Just enough WebSocket to serve the benchmark client: 101, "subscribed", then events."""
+
+    def __init__(self, conns: set[asyncio.Transport]) -> None:
+        self.conns = conns
+        self.transport: asyncio.Transport | None = None
+        self.upgraded = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if not self.upgraded:
+            self.upgraded = True
+            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        elif data[0] & 0x0F == 1:  # the subscribe frame
+            self.transport.write(text_frame(b'{"type":"subscribed"}'))
+            self.conns.add(self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conns.discard(self.transport)  # type: ignore[arg-type]
+
+
+async def floor_server_main(port: int, channel: str) -> None:
+    """Fan each Redis message out as one prebuilt frame to every socket (no checks, no DB)."""
+    import redis.asyncio as redis
+
+    raise_fd_limit()
+    loop = asyncio.get_running_loop()
+    conns: set[asyncio.Transport] = set()
+    await loop.create_server(lambda: FloorProtocol(conns), "127.0.0.1", port, backlog=4096)
+    client = redis.Redis.from_url(REDIS_URL)
+    async with client.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                frame = text_frame(message["data"])
+                for transport in tuple(conns):
+                    transport.write(frame)
+
+
+class FloorServer(Server):
+    """A `floor_server_main` process in place of `bms serve`."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__({})
+        self.channel = channel
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            PYTHON, __file__, "--floor-server", str(self.port), self.channel, cwd=ROOT
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+
+def floor_event(event_id: int, name: str) -> bytes:
+    """An event frame of the size and shape a facility change has."""
+    now = datetime.now(UTC).isoformat()
+    data = {"id": event_id, "name": name, "location": 1, "kind": "studio", "description": "",
+            "is_active": True, "created_at": now, "updated_at": now}  # fmt: skip
+    message = {"type": "event", "id": event_id, "topic": "facilities", "action": "created",
+               "object_id": event_id, "at": now, "data": data}  # fmt: skip
+    return orjson.dumps(message)
+
+
+class FloorIds:
+    """Event ids of the floor writer (BMS takes them from its events table)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def __next__(self) -> int:
+        self.last += 1
+        return self.last
+
+
+async def write_floor(
+    channel: str, ids: FloorIds, rate: float, secs: float, tag: str
+) -> tuple[int, list[float]]:
+    """Publish event frames straight to the floor servers' Redis channel at `rate`/s."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    total = int(rate * secs)
+    took: list[float] = []
+    start = time.monotonic()
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        t = time.monotonic()
+        await client.publish(channel, floor_event(next(ids), f"{tag}{i} {t:.6f}"))
+        took.append(time.monotonic() - t)
+    await client.aclose()
+    return 0, took
+
+
 # -- coordinator -------------------------------------------------------------------------
 
 
@@ -228,33 +344,44 @@ async def make_location(server: Server, token: str) -> int:
 async def write_at_rate(
     servers: list[Server], token: str, location: int, rate: float, secs: float, tag: str
 ) -> tuple[int, list[float]]:
-    """Create facilities at `rate`/s for `secs` (not waiting for each answer); return failures."""
-    import httpx
+    """Create facilities at `rate`/s for `secs` (not waiting for each answer); return failures.
 
+    Keep-alive connections are reused when idle and opened when all are busy.
+    """
     total = int(rate * secs)
     failures = 0
     took: list[float] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        headers = {"Authorization": f"Bearer {token}"}
+    idle: list[list[HttpConnection]] = [[] for _ in servers]
+    opened: list[HttpConnection] = []
 
-        async def one(i: int) -> None:
-            nonlocal failures
-            body = {"name": f"{tag}{i} {time.monotonic():.6f}", "location": location,
-                    "kind": "studio"}  # fmt: skip
-            server = servers[i % len(servers)]
-            response = await http.post(server.base + "/api/facilities/", json=body, headers=headers)
-            failures += response.status_code != 201
-            took.append(time.monotonic() - float(body["name"].split()[1]))
+    async def one(i: int) -> None:
+        nonlocal failures
+        t = time.monotonic()
+        body = orjson.dumps({"name": f"{tag}{i} {t:.6f}", "location": location, "kind": "studio"})
+        pool = idle[i % len(servers)]
+        if pool:
+            conn = pool.pop()
+        else:
+            conn = HttpConnection(servers[i % len(servers)].port, token)
+            opened.append(conn)
+            await conn.open()
+        status, _ = await conn.request("POST", "/api/facilities/", body)
+        took.append(time.monotonic() - t)
+        failures += status != 201
+        pool.append(conn)
 
-        start = time.monotonic()
-        tasks = []
+    start = time.monotonic()
+    tasks = []
+    try:
         for i in range(total):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
+    finally:
+        for conn in opened:
+            await conn.close()
     return failures, took
 
 
@@ -319,7 +446,18 @@ async def coordinator(args: argparse.Namespace) -> None:
     url = await create_database()
     scratch = Path(f"/tmp/bms-bench-{uuid.uuid4().hex[:8]}")
     env = server_env(url, f"bmsbench:{uuid.uuid4().hex[:8]}", scratch)
-    servers = [Server(env), Server(env)]
+    floor_ids = FloorIds()
+    if args.writer == "floor":
+        channel = f"{env['REDIS_NAMESPACE']}:floor"
+        servers: list[Server] = [FloorServer(channel), FloorServer(channel)]
+    else:
+        servers = [Server(env), Server(env)]
+
+    async def newest_id() -> int:
+        if args.writer == "floor":
+            return floor_ids.last
+        return await newest_event_id(url)
+
     clients: list[ClientProc] = []
     rows = []
     stack = contextlib.AsyncExitStack()
@@ -327,8 +465,11 @@ async def coordinator(args: argparse.Namespace) -> None:
         writer_token = await make_user_with_token(url, "writer", "manager")
         watcher_token = await make_user_with_token(url, "watcher", "viewer")
         await asyncio.gather(*(s.start() for s in servers))
-        location = await make_location(servers[0], writer_token)
-        writer: Any = functools.partial(write_at_rate, servers, writer_token, location)
+        if args.writer == "floor":
+            writer: Any = functools.partial(write_floor, channel, floor_ids)
+        else:
+            location = await make_location(servers[0], writer_token)
+            writer = functools.partial(write_at_rate, servers, writer_token, location)
         if args.writer == "direct":
             from bms.settings import load_settings
             from db.store import Store
@@ -358,11 +499,11 @@ async def coordinator(args: argparse.Namespace) -> None:
             plan.append((rate, args.step_duration))
             rate *= 2
         for n, (rate, secs) in enumerate(plan):
-            start_id = await newest_event_id(url)
+            start_id = await newest_id()
             cpu0 = [c.cpu_secs() for c in clients] + [s.cpu_secs() for s in servers]
             t0 = time.monotonic()
             failures, took = await writer(rate, secs, f"p{n}-")
-            end_id = await newest_event_id(url)
+            end_id = await newest_id()
             for c in clients:
                 c.tell({"start": start_id, "end": end_id})
             stats = merge(await asyncio.gather(*(c.read() for c in clients)))
@@ -386,7 +527,11 @@ async def coordinator(args: argparse.Namespace) -> None:
             print(f"  rate {rate}/s done: p99 {stats['p99']:.1f} ms", flush=True)
             if stats["p99"] > P99_LIMIT_MS * 4:
                 break
-        how = "REST writer" if args.writer == "rest" else "unit-of-work writer (no REST)"
+        how = {
+            "rest": "REST writer",
+            "direct": "unit-of-work writer (no REST)",
+            "floor": "FLOOR: bare uvloop servers fanning Redis messages out (no BMS code)",
+        }[args.writer]
         print(
             f"\nFan-out: {ready} subscribers on {len(servers)} server processes, "
             f"{how}, PostgreSQL + Redis (latency: write start → client receipt)"
@@ -422,6 +567,11 @@ async def coordinator(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--floor-server":
+        import uvloop
+
+        uvloop.run(floor_server_main(int(sys.argv[2]), sys.argv[3]))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         import uvloop
 
@@ -434,8 +584,9 @@ def main() -> None:
     parser.add_argument("--step-duration", type=float, default=5)
     parser.add_argument("--max-rate", type=float, default=320)
     parser.add_argument(
-        "--writer", choices=("rest", "direct"), default="rest",
-        help="direct: commit through the unit of work in this process (realtime path only)",
+        "--writer", choices=("rest", "direct", "floor"), default="rest",
+        help="direct: commit through the unit of work in this process (realtime path only); "
+        "floor: bare fan-out servers in place of BMS, the machine's floor for these clients",
     )  # fmt: skip
     asyncio.run(coordinator(parser.parse_args()))
 
