@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from broadcaster import Broadcast
 
 from db.store import Store
+from db.uow import CommittedEvent
 from realtime import history, revalidate
 from realtime.connection import (
     CLOSE_GOING_AWAY,
@@ -64,6 +65,7 @@ class Hub:
         self._by_topic: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._local: set[asyncio.Task[None]] = set()  # running `on_commit` deliveries
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -92,9 +94,10 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STOP_TIMEOUT_SECS):
                     await asyncio.gather(*(c.stop() for c in conns), return_exceptions=True)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._local]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
@@ -151,6 +154,22 @@ class Hub:
         return closed
 
     # -- ordering -------------------------------------------------------------------------
+
+    async def on_commit(self, committed: Sequence[CommittedEvent]) -> None:
+        """Commit listener: this process's own events go to its sockets without the Redis
+        round trip. The copy that comes back through Redis is then a duplicate and dropped;
+        an id committed meanwhile by another process is read from the table (`advance`)."""
+        events = [HubEvent.from_committed(event) for event in committed]
+        task = asyncio.create_task(self._advance_all(events))
+        self._local.add(task)
+        task.add_done_callback(self._local.discard)
+
+    async def _advance_all(self, events: Sequence[HubEvent]) -> None:
+        try:
+            for event in events:
+                await self.advance(event)
+        except Exception:
+            logger.exception("local delivery failed; the poll delivers it")
 
     async def advance(self, event: HubEvent) -> None:
         """Deliver `event` after any missing lower ids (read from the table); drop duplicates."""

@@ -76,14 +76,15 @@ async def running_realtime(
     try:
         await hub.start()
         publisher.start()
-        store.commit_listeners.append(publisher)
+        store.commit_listeners.extend((hub.on_commit, publisher))
         store.revocation_listeners.append(revoke)
         if backend is not None:  # embedded: memory:// cannot lose what was published
             relay = asyncio.create_task(relay_forever(store, publisher, **relay_options))
         yield Realtime(hub, publisher, broadcast, backend)
     finally:
-        if publisher in store.commit_listeners:
-            store.commit_listeners.remove(publisher)
+        for listener in (hub.on_commit, publisher):
+            if listener in store.commit_listeners:
+                store.commit_listeners.remove(listener)
         if revoke in store.revocation_listeners:
             store.revocation_listeners.remove(revoke)
         if relay is not None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -76,14 +79,35 @@ async def test_since_zero_replays_everything_retained(rt_settings: Settings) -> 
         assert got[-3:] == ids and got == sorted(set(got))
 
 
+@contextlib.contextmanager
+def unheard(rt: Any) -> Iterator[None]:
+    """Commits made meanwhile act as another process's that Redis lost: nothing tells the hub."""
+    listeners = [rt.hub.on_commit, rt.publisher]
+    for listener in listeners:
+        rt.hub.store.commit_listeners.remove(listener)
+    try:
+        yield
+    finally:
+        rt.hub.store.commit_listeners.extend(listeners)
+
+
+async def test_own_commits_reach_own_sockets_without_redis(rt_settings: Settings) -> None:
+    async with started(rt_settings, poll_secs=3600) as rt:
+        sock = FakeSocket(rt.hub, actor(1))
+        await sock.subscribe(["incident-tickets"])
+        rt.hub.store.commit_listeners.remove(rt.publisher)  # nothing goes through Redis
+        ids = await emit(rt.hub.store, count=3)
+        assert await sock.wait_ids(3) == ids
+        assert rt.publisher.published == 0
+
+
 async def test_id_gap_is_filled_from_the_table(rt_settings: Settings) -> None:
     async with started(rt_settings, poll_secs=3600) as rt:
         store = rt.hub.store
         sock = FakeSocket(rt.hub, actor(1))
         await sock.subscribe(["incident-tickets"])
-        store.commit_listeners.remove(rt.publisher)  # these commits are never published
-        silent = await emit(store, count=3)
-        store.commit_listeners.append(rt.publisher)
+        with unheard(rt):  # another process's commits, never published
+            silent = await emit(store, count=3)
         loud = await emit(store, count=1)
         assert await sock.wait_ids(4) == silent + loud
         assert rt.hub.gap_fills >= 1
@@ -94,8 +118,8 @@ async def test_lost_publish_is_delivered_by_catch_up_and_relayed(rt_settings: Se
         store = rt.hub.store
         sock = FakeSocket(rt.hub, actor(1))
         await sock.subscribe(["incident-tickets"])
-        store.commit_listeners.remove(rt.publisher)
-        ids = await emit(store, count=2)
+        with unheard(rt):
+            ids = await emit(store, count=2)
         assert await sock.wait_ids(2) == ids  # no later event needed to notice
         assert await relay_once(store, rt.publisher, min_age_secs=0) >= 2
         async with store.connection() as conn:
