@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -69,12 +70,25 @@ async def ensure_migrated(settings: Settings) -> None:
     )
 
 
+def create_served_app() -> Starlette:
+    """The app as `bms serve` runs it in each worker process (see `freeze_startup_objects`)."""
+    return create_app(freeze_startup_objects=True)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     components: list[Component] | None = None,
+    freeze_startup_objects: bool = False,
 ) -> Starlette:
-    """Build the ASGI app; nothing connects until the lifespan starts."""
+    """Build the ASGI app; nothing connects until the lifespan starts.
+
+    `freeze_startup_objects`: once started, move everything built so far (modules, schemas,
+    routes, compiled statements) out of the garbage collector's reach with `gc.freeze()`.
+    They live as long as the process, yet each full collection walked all of them: 70-90 ms
+    pauses under load, the REST benchmark's p99. After freezing, a full collection takes about
+    1 ms. Only for a process that runs one app for its lifetime, hence off by default.
+    """
     settings = settings or load_settings()
     store = Store(settings.effective_database_url, pool_max=settings.database_pool_max)
     chosen = default_components(settings) if components is None else components
@@ -89,6 +103,9 @@ def create_app(
             async with AsyncExitStack() as stack:
                 for component in chosen:
                     await stack.enter_async_context(component(app))
+                if freeze_startup_objects:
+                    gc.collect()  # garbage is collected, not frozen
+                    gc.freeze()
                 yield
         finally:
             await store.disconnect()

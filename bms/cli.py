@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     mode = "embedded SQLite" if settings.embedded else "PostgreSQL"
     print(f"bms: serving on http://{args.host}:{args.port}/ ({mode})")
     uvicorn.run(
-        "api.app:create_app",
+        "api.app:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

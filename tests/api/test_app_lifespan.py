@@ -1,0 +1,24 @@
+"""What the served app does once at startup."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from api.app import create_app
+from bms.settings import Settings
+
+
+@pytest.mark.parametrize("served", [True, False])
+async def test_startup_objects_are_frozen_only_for_served_apps(
+    settings: Settings, served: bool
+) -> None:
+    gc.unfreeze()
+    app = create_app(settings, freeze_startup_objects=served)
+    try:
+        async with app.router.lifespan_context(app):
+            frozen = gc.get_freeze_count()
+            assert (frozen > 0) is served
+    finally:
+        gc.unfreeze()  # the test process goes on creating and dropping apps
