@@ -16,7 +16,7 @@ from db.uow import UnitOfWork
 from domain import sessions, tokens
 from domain.actors import Actor, Role
 from domain.emails import is_valid_address
-from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.passwords import hash_password, password_problems, verify_password
 from domain.references import require_row
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
@@ -36,6 +36,9 @@ CONTACT_FIELDS = frozenset(
     }
 )
 ADMIN_FIELDS = frozenset({"username", "role", "is_active"})
+# pg_advisory_xact_lock(key): changes that could remove the last active admin, one at a time.
+ADMINS_LOCK_KEY = 0x42414447  # "BADG"
+LAST_ADMIN = "At least one active admin must remain."
 EDITABLE_FIELDS = CONTACT_FIELDS | ADMIN_FIELDS
 USER_COLUMNS = ("username", "email", "first_name", "last_name", "role", "is_active")
 PROFILE_COLUMNS = ("title", "department", "phone", "location", "email_notifications")
@@ -201,6 +204,35 @@ async def _write(
     )
 
 
+async def keep_an_admin(uow: UnitOfWork, *, user_id: int) -> bool:
+    """Whether an active admin other than `user_id` remains (checked by one writer at a time).
+
+    Demoting, deactivating or deleting the last active admin would leave no one able to
+    manage users, short of editing the database by hand.
+    """
+    if uow.store.is_postgres:
+        await uow.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADMINS_LOCK_KEY)))
+    other = await uow.conn.fetch_val(
+        sa.select(users.c.id)
+        .where(users.c.role == Role.ADMIN.value, users.c.is_active, users.c.id != user_id)
+        .limit(1)
+    )
+    return other is not None
+
+
+def _is_active_admin(profile: Mapping[str, Any]) -> bool:
+    return profile["role"] == Role.ADMIN.value and bool(profile["is_active"])
+
+
+def _stops_being_admin(current: Mapping[str, Any], values: Mapping[str, Any]) -> str | None:
+    """The field by which an active admin stops being one, if any."""
+    if not _is_active_admin(current):
+        return None
+    if values["role"] != Role.ADMIN.value:
+        return "role"
+    return None if values["is_active"] else "is_active"
+
+
 async def end_credentials(
     uow: UnitOfWork, *, user_id: int, keep_session_key_hash: str | None = None
 ) -> None:
@@ -234,6 +266,9 @@ async def update_profile(
     changes = changed_fields(before, values)
     _check_allowed(actor, is_self=is_self, changes=changes)
     await _check_references(uow.conn, values, user_id=user_id)
+    field = _stops_being_admin(current, values)
+    if field is not None and not await keep_an_admin(uow, user_id=user_id):
+        raise ValidationFailed.on(field, LAST_ADMIN)
     password = await _new_password(
         uow.conn, actor, user_id=user_id, username=values["username"], data=data
     )
@@ -263,5 +298,7 @@ async def delete_profile(
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, profile_id)
     check_if_match(current, if_match)
+    if _is_active_admin(current) and not await keep_an_admin(uow, user_id=current["user"]):
+        raise Conflict(LAST_ADMIN)
     await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
     uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from db.tables import events, history, shifts
+from db.tables import events, history, shifts, users
+from domain.actors import Actor, Role
+from domain.errors import ValidationFailed
+from domain.profiles import update_profile
 from tests.builders.facilities import make_facility, make_location
 from tests.builders.profiles import bearer_client, session_client
 
@@ -319,3 +323,55 @@ async def test_admin_deletes_unreferenced_user_but_referenced_is_409(login, stor
     assert (await admin.delete(_url(unused.user))).status_code == 204
     assert (await admin.get(_url(unused.user))).status_code == 404
     assert (await admin.delete("/api/profiles/999999/")).status_code == 404
+
+
+async def test_the_last_active_admin_stays_one(login) -> None:
+    admin = await login("admin")
+    me = _url(admin.user)
+    demote = await admin.patch(me, json={"role": "manager"})
+    assert demote.status_code == 400
+    assert demote.json() == {"role": ["At least one active admin must remain."]}
+    deactivate = await admin.patch(me, json={"is_active": False})
+    assert deactivate.status_code == 400 and list(deactivate.json()) == ["is_active"]
+    delete = await admin.delete(me)
+    assert delete.status_code == 409
+    assert delete.json() == {"detail": "At least one active admin must remain."}
+    assert (await admin.get(me)).json()["role"] == "admin"
+
+    other = await login("admin")
+    assert (await admin.patch(me, json={"role": "manager"})).status_code == 200
+    assert (await other.patch(me, json={"role": "admin"})).status_code == 200
+    assert (await other.delete(me)).status_code == 204
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(store, make_user) -> None:
+    if not store.is_postgres:
+        pytest.skip("SQLite has a single writer: the two cannot interleave")
+    first, second = await make_user("admin"), await make_user("admin")
+
+    def admin(user: dict) -> Actor:
+        return Actor(id=user["user"], username=user["username"], role=Role.ADMIN)
+
+    async def demote(actor: Actor, target: dict) -> None:
+        async with store.unit_of_work(actor_id=actor.id) as uow:
+            await update_profile(uow, actor, target["id"], {"role": "manager"}, partial=True)
+
+    async def waiting_for_a_lock() -> bool:
+        async with store.connection() as conn:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return bool(await conn.fetch_val(query))
+
+    async with store.unit_of_work(actor_id=first["user"]) as uow:
+        await update_profile(uow, admin(first), second["id"], {"role": "manager"}, partial=True)
+        # The other demotion starts while this one is uncommitted: it must wait for it.
+        other = asyncio.create_task(demote(admin(second), first))
+        async with asyncio.timeout(10):
+            while not other.done() and not await waiting_for_a_lock():
+                await asyncio.sleep(0.01)
+    with pytest.raises(ValidationFailed):
+        await other
+    async with store.connection() as conn:
+        admins = await conn.fetch_val(
+            sa.select(sa.func.count()).where(users.c.role == "admin", users.c.is_active)
+        )
+    assert admins == 1
