@@ -26,7 +26,8 @@ ListQuery = Callable[[Actor], sa.Select[Any]]
 Getter = Callable[[Connection, Actor, int], Awaitable[dict[str, Any] | None]]
 Creator = Callable[[UnitOfWork, Actor, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 Updater = Callable[..., Awaitable[dict[str, Any]]]
-Deleter = Callable[..., Awaitable[None]]
+Deleter = Callable[..., Awaitable[dict[str, Any] | None]]  # returns what it deleted, if asked
+AfterDelete = Callable[[Request, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Resource:
     create: Creator | None = None
     update: Updater | None = None
     delete: Deleter | None = None
+    # After the delete committed, with what `delete` returned: files and the like.
+    after_delete: AfterDelete | None = None
     extra_routes: Sequence[Route] = ()
     csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
     doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
@@ -99,7 +102,9 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
             if resource.delete is None:
                 return _method_not_allowed(request)
             async with store.unit_of_work(actor_id=actor.id) as uow:
-                await resource.delete(uow, actor, object_id, if_match=if_match(request))
+                deleted = await resource.delete(uow, actor, object_id, if_match=if_match(request))
+            if resource.after_delete is not None and deleted is not None:
+                await resource.after_delete(request, deleted)
             return no_content()
         if resource.update is None:
             return _method_not_allowed(request)

@@ -83,6 +83,14 @@ def _remove_file(path: Path) -> None:
         path.unlink()
 
 
+async def remove_image(media_root: Path, url: str | None) -> None:
+    """Delete the stored file behind a profile's `profile_image` URL (after its profile went)."""
+    name = (url or "").rpartition("/")[2]
+    path = stored_image_path(media_root, name)
+    if path is not None:
+        await asyncio.to_thread(_remove_file, path)
+
+
 async def set_profile_image(
     uow: UnitOfWork, actor: Actor, profile_id: int, *, data: bytes, media_root: Path
 ) -> dict[str, Any]:

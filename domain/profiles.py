@@ -293,8 +293,9 @@ async def update_profile(
 
 async def delete_profile(
     uow: UnitOfWork, actor: Actor, profile_id: int, *, if_match: str | None = None
-) -> None:
-    """Delete a user and its profile (admins); one still referenced is a 409: deactivate it."""
+) -> dict[str, Any]:
+    """Delete a user and its profile (admins), returning it; one still referenced is a 409:
+    deactivate it instead."""
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, profile_id)
     check_if_match(current, if_match)
@@ -302,3 +303,4 @@ async def delete_profile(
         raise Conflict(LAST_ADMIN)
     await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
     uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})
+    return current

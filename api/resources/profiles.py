@@ -32,6 +32,11 @@ def media_root(request: Request) -> Path:
     return Path(request.app.state.settings.data_dir) / MEDIA_DIR
 
 
+async def _remove_image(request: Request, deleted: dict) -> None:
+    """A deleted user's picture goes too (it was served to anyone with its URL)."""
+    await profile_images.remove_image(media_root(request), deleted["profile_image"])
+
+
 async def _get(conn: Connection, actor: Actor, profile_id: int) -> dict | None:
     return await get_profile(conn, profile_id=profile_id)
 
@@ -114,6 +119,7 @@ RESOURCE = Resource(
     create=profiles.create_profile,
     update=profiles.update_profile,
     delete=profiles.delete_profile,
+    after_delete=_remove_image,
     extra_routes=(Route("/profiles/{id:int}/image/", upload_image, methods=["POST"]),),
     doc=ResourceDoc(
         input=profiles.ProfileIn,

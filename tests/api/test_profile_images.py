@@ -70,6 +70,19 @@ async def test_reupload_replaces_the_old_file(login, app) -> None:
     assert not _stored_file(app, first).exists()
 
 
+async def test_deleting_the_profile_deletes_its_image(login, app) -> None:
+    admin = await login("admin")
+    operator = await login("operator")
+    profile = (
+        await operator.post(_upload_url(operator.user), files={"image": ("a", image_bytes())})
+    ).json()
+    assert _stored_file(app, profile).is_file()
+    assert (await admin.delete(f"/api/profiles/{profile['id']}/")).status_code == 204
+    assert not _stored_file(app, profile).exists()
+    async with _media_client(app) as media:
+        assert (await media.get(profile["profile_image"])).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
