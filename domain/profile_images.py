@@ -83,9 +83,9 @@ def _remove_file(path: Path) -> None:
         path.unlink()
 
 
-async def remove_image(media_root: Path, url: str | None) -> None:
-    """Delete the stored file behind a profile's `profile_image` URL (after its profile went)."""
-    name = (url or "").rpartition("/")[2]
+async def remove_image(media_root: Path, image: str | None) -> None:
+    """Delete the file behind a profile's image (its URL or its column value), if it is ours."""
+    name = (image or "").rpartition("/")[2]
     path = stored_image_path(media_root, name)
     if path is not None:
         await asyncio.to_thread(_remove_file, path)
@@ -121,11 +121,10 @@ async def set_profile_image(
         TOPIC, profile_id, {"profile_image": [current["profile_image"], updated["profile_image"]]}
     )
     uow.emit(TOPIC, "updated", object_id=profile_id, data=updated)
-    if old and _STORED_NAME.match(old.removeprefix(IMAGE_DIR + "/")):
-        old_path = folder / old.removeprefix(IMAGE_DIR + "/")
+    if old:
 
         async def remove_old() -> None:
-            await asyncio.to_thread(_remove_file, old_path)
+            await remove_image(media_root, old)
 
         uow.after_commit(remove_old)
     return updated
