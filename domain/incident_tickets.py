@@ -15,15 +15,15 @@ from db.tables import incident_tickets, incident_types
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
-from domain.numbers import next_number
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.tickets import (
     Priority,
+    TicketKind,
     check_references,
     common_references,
-    delete_thread,
-    history_changes,
-    notify_assignee,
+    delete_ticket,
+    insert_ticket,
+    update_ticket,
 )
 
 TOPIC = "incident-tickets"
@@ -104,6 +104,16 @@ async def require_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[s
     return found
 
 
+KIND = TicketKind(
+    topic=TOPIC,
+    table=incident_tickets,
+    counter=COUNTER,
+    number_prefix=NUMBER_PREFIX,
+    require=require_incident_ticket,
+    renamed={"incident_type_id": "incident_type", "facility_id": "facility"},
+)
+
+
 def check_move(actor: Actor, current: str, target: str) -> None:
     """Allow `current → target` or raise: 400 on `status` if no one may, 403 if only a manager."""
     if target == current or target in MOVES[current]:
@@ -169,25 +179,12 @@ async def create_incident_ticket(
     """Open a ticket reported by the actor; status always starts at `open`."""
     actor.require(Role.OPERATOR)
     values = validate(IncidentTicketIn, {**data, "status": "open"}).model_dump()
-    number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
     await _check_references(uow.conn, values)
     if values["priority"] is None:
         values["priority"] = await _type_default_priority(uow.conn, values["incident_type"])
     if values["occurred_at"] is None:
         values["occurred_at"] = uow.now
-    ticket_id = await uow.conn.execute(
-        incident_tickets.insert().values(
-            **_columns(values),
-            number=number,
-            reported_by=actor.id,
-            created_at=uow.now,
-            updated_at=uow.now,
-        )
-    )
-    created = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
-    uow.emit(TOPIC, "created", object_id=ticket_id, data=created)
-    await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=TOPIC)
-    return created
+    return await insert_ticket(uow, actor, KIND, {**_columns(values), "reported_by": actor.id})
 
 
 async def update_incident_ticket(
@@ -213,35 +210,11 @@ async def update_incident_ticket(
     _require_resolution(values, entering=entering_resolved)
     await _check_references(uow.conn, values)
     columns = {**_columns(values), **_stamps(current["status"], values["status"], uow.now)}
-    if not history_changes(current, _as_fields(columns)):
-        return current
-    await uow.conn.execute(
-        incident_tickets.update()
-        .where(incident_tickets.c.id == ticket_id)
-        .values(**columns, updated_at=uow.now)
-    )
-    updated = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
-    await uow.record_history(TOPIC, ticket_id, history_changes(current, updated))
-    uow.emit(TOPIC, "updated", object_id=ticket_id, data=updated)
-    await notify_assignee(
-        uow, actor, ticket=updated, previous_assignee=current["assigned_to"], topic=TOPIC
-    )
-    return updated
-
-
-def _as_fields(columns: Mapping[str, Any]) -> dict[str, Any]:
-    """Table columns → representation field names (to compare before writing)."""
-    renames = {"incident_type_id": "incident_type", "facility_id": "facility"}
-    return {renames.get(key, key): value for key, value in columns.items()}
+    return await update_ticket(uow, actor, KIND, current, columns)
 
 
 async def delete_incident_ticket(
     uow: UnitOfWork, actor: Actor, ticket_id: int, *, if_match: str | None = None
 ) -> None:
     """Delete a ticket with its comments and history."""
-    actor.require(Role.ADMIN)
-    current = await require_incident_ticket(uow.conn, ticket_id=ticket_id)
-    check_if_match(current, if_match)
-    await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)
-    await uow.conn.execute(incident_tickets.delete().where(incident_tickets.c.id == ticket_id))
-    uow.emit(TOPIC, "deleted", object_id=ticket_id, data={"id": ticket_id})
+    await delete_ticket(uow, actor, KIND, ticket_id, if_match=if_match)

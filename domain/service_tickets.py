@@ -14,15 +14,15 @@ from db.tables import service_tickets
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
-from domain.numbers import next_number
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.tickets import (
     Priority,
+    TicketKind,
     check_references,
     common_references,
-    delete_thread,
-    history_changes,
-    notify_assignee,
+    delete_ticket,
+    insert_ticket,
+    update_ticket,
 )
 
 TOPIC = "service-tickets"
@@ -94,6 +94,16 @@ async def require_service_ticket(conn: Connection, *, ticket_id: int) -> dict[st
     return found
 
 
+KIND = TicketKind(
+    topic=TOPIC,
+    table=service_tickets,
+    counter=COUNTER,
+    number_prefix=NUMBER_PREFIX,
+    require=require_service_ticket,
+    renamed={"facility_id": "facility"},
+)
+
+
 def resolve_status(current: str, target: str, assignee: int | None) -> str:
     """Apply the assignment rule: an assignee takes a `new` ticket to `assigned`, and back."""
     if target == "new" and assignee is not None:
@@ -127,10 +137,6 @@ def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _as_fields(columns: Mapping[str, Any]) -> dict[str, Any]:
-    return {("facility" if k == "facility_id" else k): v for k, v in columns.items()}
-
-
 async def create_service_ticket(
     uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -138,21 +144,8 @@ async def create_service_ticket(
     actor.require(Role.OPERATOR)
     values = validate(ServiceTicketIn, {**data, "status": "new"}).model_dump()
     values["status"] = resolve_status("new", "new", values["assigned_to"])
-    number = await next_number(uow, name=COUNTER, prefix=NUMBER_PREFIX)
     await check_references(uow.conn, common_references(values))
-    ticket_id = await uow.conn.execute(
-        service_tickets.insert().values(
-            **_columns(values),
-            number=number,
-            requested_by=actor.id,
-            created_at=uow.now,
-            updated_at=uow.now,
-        )
-    )
-    created = await require_service_ticket(uow.conn, ticket_id=ticket_id)
-    uow.emit(TOPIC, "created", object_id=ticket_id, data=created)
-    await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=TOPIC)
-    return created
+    return await insert_ticket(uow, actor, KIND, {**_columns(values), "requested_by": actor.id})
 
 
 async def update_service_ticket(
@@ -176,29 +169,11 @@ async def update_service_ticket(
     columns = _columns(values)
     if values["status"] != current["status"]:
         columns["completed_at"] = uow.now if values["status"] == "completed" else None
-    if not history_changes(current, _as_fields(columns)):
-        return current
-    await uow.conn.execute(
-        service_tickets.update()
-        .where(service_tickets.c.id == ticket_id)
-        .values(**columns, updated_at=uow.now)
-    )
-    updated = await require_service_ticket(uow.conn, ticket_id=ticket_id)
-    await uow.record_history(TOPIC, ticket_id, history_changes(current, updated))
-    uow.emit(TOPIC, "updated", object_id=ticket_id, data=updated)
-    await notify_assignee(
-        uow, actor, ticket=updated, previous_assignee=current["assigned_to"], topic=TOPIC
-    )
-    return updated
+    return await update_ticket(uow, actor, KIND, current, columns)
 
 
 async def delete_service_ticket(
     uow: UnitOfWork, actor: Actor, ticket_id: int, *, if_match: str | None = None
 ) -> None:
     """Delete a ticket with its comments and history."""
-    actor.require(Role.ADMIN)
-    current = await require_service_ticket(uow.conn, ticket_id=ticket_id)
-    check_if_match(current, if_match)
-    await delete_thread(uow, subject=TOPIC, subject_id=ticket_id)
-    await uow.conn.execute(service_tickets.delete().where(service_tickets.c.id == ticket_id))
-    uow.emit(TOPIC, "deleted", object_id=ticket_id, data={"id": ticket_id})
+    await delete_ticket(uow, actor, KIND, ticket_id, if_match=if_match)

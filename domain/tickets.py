@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -11,11 +12,12 @@ from databases.core import Connection
 from db.priorities import PRIORITIES, priority_rank  # noqa: F401  (in db/: an index uses it)
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
-from domain.actors import Actor
+from domain.actors import Actor, Role
 from domain.errors import ValidationFailed
 from domain.notifications import notify
+from domain.numbers import next_number
 from domain.references import invalid_pk
-from domain.schemas import changed_fields
+from domain.schemas import changed_fields, check_if_match
 
 Priority = Literal["low", "medium", "high", "critical"]
 
@@ -23,6 +25,73 @@ ASSIGNED_KIND = "ticket_assigned"
 
 # Read-only bookkeeping that changes on every write; history would only repeat it.
 _UNTRACKED = frozenset({"updated_at"})
+
+
+@dataclass(frozen=True)
+class TicketKind:
+    """What tells the two ticket kinds apart in the writes they share."""
+
+    topic: str
+    table: sa.Table
+    counter: str  # numbers: the counter row and the prefix (INC-000001)
+    number_prefix: str
+    require: Callable[..., Awaitable[dict[str, Any]]]  # (conn, *, ticket_id) → ticket or 404
+    renamed: Mapping[str, str]  # table column → representation field, where they differ
+
+    def as_fields(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        """Table columns → representation field names (to compare before writing)."""
+        return {self.renamed.get(key, key): value for key, value in columns.items()}
+
+
+async def insert_ticket(
+    uow: UnitOfWork, actor: Actor, kind: TicketKind, columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Number and insert a checked ticket, announce it, and tell its assignee."""
+    number = await next_number(uow, name=kind.counter, prefix=kind.number_prefix)
+    ticket_id = await uow.conn.execute(
+        kind.table.insert().values(**columns, number=number, created_at=uow.now, updated_at=uow.now)
+    )
+    created = await kind.require(uow.conn, ticket_id=ticket_id)
+    uow.emit(kind.topic, "created", object_id=ticket_id, data=created)
+    await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=kind.topic)
+    return created
+
+
+async def update_ticket(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: TicketKind,
+    current: dict[str, Any],
+    columns: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write checked columns if they change anything: history, event, a new assignee told."""
+    if not history_changes(current, kind.as_fields(columns)):
+        return current
+    ticket_id = current["id"]
+    await uow.conn.execute(
+        kind.table.update()
+        .where(kind.table.c.id == ticket_id)
+        .values(**columns, updated_at=uow.now)
+    )
+    updated = await kind.require(uow.conn, ticket_id=ticket_id)
+    await uow.record_history(kind.topic, ticket_id, history_changes(current, updated))
+    uow.emit(kind.topic, "updated", object_id=ticket_id, data=updated)
+    await notify_assignee(
+        uow, actor, ticket=updated, previous_assignee=current["assigned_to"], topic=kind.topic
+    )
+    return updated
+
+
+async def delete_ticket(
+    uow: UnitOfWork, actor: Actor, kind: TicketKind, ticket_id: int, *, if_match: str | None
+) -> None:
+    """Delete a ticket with its comments and history (admins)."""
+    actor.require(Role.ADMIN)
+    current = await kind.require(uow.conn, ticket_id=ticket_id)
+    check_if_match(current, if_match)
+    await delete_thread(uow, subject=kind.topic, subject_id=ticket_id)
+    await uow.conn.execute(kind.table.delete().where(kind.table.c.id == ticket_id))
+    uow.emit(kind.topic, "deleted", object_id=ticket_id, data={"id": ticket_id})
 
 
 async def check_references(
