@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import secrets
+import shutil
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from bms.settings import Settings, SettingsError, load_settings
 
@@ -46,6 +50,24 @@ def _ensure_schema(settings: Settings) -> bool:
     return False
 
 
+@contextmanager
+def _worker_metrics_dir(workers: int) -> Iterator[None]:
+    """Several workers: Prometheus multiprocess mode, so /metrics sums every worker's samples.
+
+    A fresh directory per run (removed after), unless PROMETHEUS_MULTIPROC_DIR names one.
+    """
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="bms-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # inherited by the worker processes
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -62,21 +84,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers = 1
     mode = "embedded SQLite" if settings.embedded else "PostgreSQL"
     print(f"bms: serving on http://{args.host}:{args.port}/ ({mode})")
-    uvicorn.run(
-        "api.app:create_served_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        ws="realtime.uvproto:LeanWebSocketsProtocol",  # websockets-sansio, less per socket
-        ws_per_message_deflate=False,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        timeout_graceful_shutdown=10,
-        proxy_headers=True,
-        server_header=False,
-    )
+    with _worker_metrics_dir(workers):
+        uvicorn.run(
+            "api.app:create_served_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            ws="realtime.uvproto:LeanWebSocketsProtocol",  # websockets-sansio, less per socket
+            ws_per_message_deflate=False,
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
+            timeout_graceful_shutdown=10,
+            proxy_headers=True,
+            server_header=False,
+        )
     return 0
 
 

@@ -13,6 +13,16 @@ from tests.e2e.processes import bms_env, run_bms, serving
 
 pytestmark = pytest.mark.e2e
 
+HEALTH_CHECKS = 20
+
+
+def _healthz_count(metrics: str) -> float:
+    sample = re.search(
+        r'^bms_http_requests_total\{[^}]*route="/healthz"[^}]*\} (\S+)$', metrics, re.MULTILINE
+    )
+    assert sample is not None, metrics
+    return float(sample.group(1))
+
 
 def _browser_login(base_url: str, username: str, password: str) -> httpx.Response:
     with httpx.Client(base_url=base_url) as browser:
@@ -70,8 +80,12 @@ async def test_postgres_serve_refuses_unmigrated_database_then_runs(tmp_path) ->
                 json={"username": "gen", "password": generated_password},
             )
             assert token.status_code == 200
-            metrics = httpx.get(base_url + "/metrics").text
-            assert "bms_http_requests_total" in metrics
+            before = _healthz_count(httpx.get(base_url + "/metrics").text)  # startup polls
+            for _ in range(HEALTH_CHECKS):  # a new connection each: they land on both workers
+                assert httpx.get(base_url + "/healthz").status_code == 200
+            for _ in range(4):  # whichever worker answers, it reports the sum of both
+                after = _healthz_count(httpx.get(base_url + "/metrics").text)
+                assert after == before + HEALTH_CHECKS
     finally:
         await drop_postgres_database(url)
 
