@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from PIL import Image
 
 from db.tables import profiles
@@ -18,6 +19,8 @@ from db.uow import UnitOfWork
 from domain.actors import Actor
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.users import TOPIC, get_profile
+
+log = structlog.get_logger("bms.profile_images")
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 IMAGE_DIR = "profile-images"
@@ -84,11 +87,19 @@ def _remove_file(path: Path) -> None:
 
 
 async def remove_image(media_root: Path, image: str | None) -> None:
-    """Delete the file behind a profile's image (its URL or its column value), if it is ours."""
+    """Delete the file behind a profile's image (its URL or its column value), if it is ours.
+
+    Runs after the change committed: a file that cannot be removed is logged, never an error
+    for a request that succeeded.
+    """
     name = (image or "").rpartition("/")[2]
     path = stored_image_path(media_root, name)
-    if path is not None:
+    if path is None:
+        return
+    try:
         await asyncio.to_thread(_remove_file, path)
+    except OSError as exc:
+        log.warning("profile image not removed", path=str(path), error=repr(exc))
 
 
 async def set_profile_image(

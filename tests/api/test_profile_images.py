@@ -9,6 +9,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api.resources.profiles import media_routes
+from domain import profile_images
 from domain.profile_images import MAX_IMAGE_BYTES
 from tests.builders.profiles import image_bytes
 
@@ -81,6 +82,23 @@ async def test_deleting_the_profile_deletes_its_image(login, app) -> None:
     assert not _stored_file(app, profile).exists()
     async with _media_client(app) as media:
         assert (await media.get(profile["profile_image"])).status_code == 404
+
+
+async def test_an_image_that_cannot_be_removed_does_not_fail_the_delete(
+    login, app, monkeypatch
+) -> None:
+    admin = await login("admin")
+    operator = await login("operator")
+    profile = (
+        await operator.post(_upload_url(operator.user), files={"image": ("a", image_bytes())})
+    ).json()
+
+    def refuse(path) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(profile_images, "_remove_file", refuse)  # e.g. a read-only volume
+    assert (await admin.delete(f"/api/profiles/{profile['id']}/")).status_code == 204
+    assert (await admin.get(f"/api/profiles/{profile['id']}/")).status_code == 404
 
 
 @pytest.mark.parametrize(
