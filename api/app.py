@@ -22,6 +22,7 @@ from api.responses import JSONResponse
 from api.routes import ROUTES
 from bms.settings import Settings, load_settings
 from db import migrate
+from db.effects import EffectSink
 from db.store import Store
 from realtime.endpoint import RealtimeShortcut
 from realtime.endpoint import routes as realtime_routes
@@ -53,6 +54,19 @@ def api_router() -> Router:
 def default_components(settings: Settings) -> list[Component]:
     """The realtime hub and the task queue (in-process without REDIS_URL)."""
     return [realtime_component, task_component(settings)]
+
+
+def wire_effects(app: Starlette, sink: EffectSink) -> None:
+    """Where this process's after-commit effects go, once its components are running.
+
+    Events and revocations: the realtime hub (its sockets, then Redis for the others).
+    Tasks (email delivery): the task broker, kicked in the background.
+    """
+    realtime = getattr(app.state, "realtime", None)
+    tasks = getattr(app.state, "tasks", None)
+    sink.publish = realtime.on_commit if realtime is not None else None
+    sink.revoke = realtime.revoke if realtime is not None else None
+    sink.enqueue = tasks.enqueue if tasks is not None else None
 
 
 async def ensure_migrated(settings: Settings) -> None:
@@ -90,7 +104,8 @@ def create_app(
     1 ms. Only for a process that runs one app for its lifetime, hence off by default.
     """
     settings = settings or load_settings()
-    store = Store(settings.effective_database_url, pool_max=settings.database_pool_max)
+    sink = EffectSink()  # plugged by `wire_effects` once the components run
+    store = Store(settings.effective_database_url, pool_max=settings.database_pool_max, sink=sink)
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]
@@ -101,8 +116,10 @@ def create_app(
         await store.connect()
         try:
             async with AsyncExitStack() as stack:
+                stack.enter_context(sink.plugged())  # unplugged after every component stopped
                 for component in chosen:
                     await stack.enter_async_context(component(app))
+                wire_effects(app, sink)
                 if freeze_startup_objects:
                     gc.collect()  # garbage is collected, not frozen
                     gc.freeze()

@@ -23,6 +23,7 @@ from redis import asyncio as aioredis
 
 from bms.settings import Settings, load_settings
 from db import migrate
+from db.effects import QueuedTask
 from db.store import Store
 from domain import emails
 from tasks.runtime import TaskRuntime
@@ -94,7 +95,7 @@ async def _drain_with_worker(settings: Settings, total: int, concurrency: int) -
 
 async def bench_noop(settings: Settings, store: Store, n: int, concurrency: int) -> None:
     runtime = TaskRuntime(settings, store)
-    await runtime.startup(worker=False, dispatch=False)
+    await runtime.startup(worker=False)
     try:
         await asyncio.gather(*(runtime.noop.kiq() for _ in range(n)))
     finally:
@@ -107,11 +108,13 @@ async def bench_email(settings: Settings, store: Store, sink: Sink, n: int, conc
     runtime = TaskRuntime(settings, store)
     await runtime.startup(worker=False)
     try:
-        for i in range(n):
-            async with store.unit_of_work(actor_id=None) as uow:
-                await emails.queue_email(
-                    uow, to=["bench@example.com"], subject=f"bench {i}", body="x", requested_by=None
-                )
+        with store.sink.plugged(enqueue=runtime.enqueue):
+            for i in range(n):
+                async with store.unit_of_work(actor_id=None) as uow:
+                    await emails.queue_email(
+                        uow, to=["bench@example.com"], subject=f"bench {i}", body="x",
+                        requested_by=None,
+                    )  # fmt: skip
     finally:
         await runtime.shutdown()
     secs = await _drain_with_worker(settings, n, conc)
@@ -138,23 +141,24 @@ async def bench_enqueue(settings: Settings, store: Store, n: int) -> None:
         kicks, hooks = [], []
         for i in range(n):
             began = time.perf_counter()
-            await emails.dispatch(store, 10_000_000 + i)
+            await runtime.kick(QueuedTask(emails.SEND_EMAIL_TASK, (10_000_000 + i,)))
             kicks.append(time.perf_counter() - began)
             began = time.perf_counter()
-            emails.dispatch_soon(store, 20_000_000 + i)  # what the request's after-commit does
+            # What the request's after-commit does: the sink's enqueue end.
+            await runtime.enqueue(QueuedTask(emails.SEND_EMAIL_TASK, (20_000_000 + i,)))
             hooks.append(time.perf_counter() - began)
-            await emails.drain_dispatches()
+            await runtime.drain()
         print(f"enqueue round trip (kiq -> XADD, awaited):      {_fmt_ms(kicks)}")
         print(f"after-commit hook in the request (background):  {_fmt_ms(hooks)}")
         # Interleaved so both variants see the same background noise; each enqueue is
         # drained (untimed) before the next write, so its CPU cost is not double counted.
         with_q, without_q = [], []
         for i in range(n // 5):
-            emails.set_dispatcher(store, None)
-            without_q.append(await _write(store, i))
-            emails.set_dispatcher(store, runtime.enqueue_email)
-            with_q.append(await _write(store, i))
-            await emails.drain_dispatches()
+            with store.sink.plugged(enqueue=None):
+                without_q.append(await _write(store, i))
+            with store.sink.plugged(enqueue=runtime.enqueue):
+                with_q.append(await _write(store, i))
+            await runtime.drain()
         print(f"outbox write + commit without enqueue: {_fmt_ms(without_q)}")
         print(f"outbox write + commit with enqueue:    {_fmt_ms(with_q)}")
     finally:

@@ -1,9 +1,9 @@
-"""The database handle shared by a process, and the hooks that run after each commit."""
+"""The database handle shared by a process, and the sink its commits' effects leave through."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -12,18 +12,16 @@ from typing import TYPE_CHECKING, Any
 from databases.core import Connection
 
 from db.compiled_cache import CachingDatabase
+from db.effects import EffectSink
 from db.urls import async_driver_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from db.uow import CommittedEvent, UnitOfWork
+    from db.uow import UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_SECS = 30
 PG_POOL_MAX = 20
-
-CommitListener = Callable[[Sequence["CommittedEvent"]], Awaitable[None]]
-RevocationListener = Callable[[int, "str | None"], Awaitable[None]]
 
 
 async def _keep_session(connection: Any) -> None:
@@ -39,9 +37,15 @@ async def _keep_session(connection: Any) -> None:
 
 
 class Store:
-    """One `databases.Database` plus the listeners told about committed events."""
+    """One `databases.Database` plus the sink every unit of work hands its effects to.
 
-    def __init__(self, database_url: str, *, pool_max: int = PG_POOL_MAX) -> None:
+    The composition root passes `sink` (or plugs its ends later); without one, commits
+    have no after-commit effects beyond the rows (CLI commands, benchmarks).
+    """
+
+    def __init__(
+        self, database_url: str, *, pool_max: int = PG_POOL_MAX, sink: EffectSink | None = None
+    ) -> None:
         url = async_driver_url(database_url)
         self.is_postgres = url.get_backend_name() == "postgresql"
         options: dict[str, Any] = (
@@ -54,9 +58,7 @@ class Store:
         # First come, first served for pooled connections (see `connection`).
         self._gate: asyncio.Semaphore | None = None
         self._holder: ContextVar[asyncio.Task | None] = ContextVar(f"bms_store_{id(self)}")
-        self.commit_listeners: list[CommitListener] = []
-        # Told (user id, credential id or None for all) after credentials were ended.
-        self.revocation_listeners: list[RevocationListener] = []
+        self.sink = sink if sink is not None else EffectSink()
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -96,13 +98,4 @@ class Store:
     def unit_of_work(self, *, actor_id: int | None) -> UnitOfWork:
         from db.uow import UnitOfWork
 
-        return UnitOfWork(self, actor_id=actor_id)
-
-    async def notify_committed(self, events: Sequence[CommittedEvent]) -> None:
-        for listener in self.commit_listeners:
-            await listener(events)
-
-    async def notify_revoked(self, user_id: int, credential_id: str | None = None) -> None:
-        """Tell listeners (the realtime hub) that a user's credentials were ended."""
-        for listener in self.revocation_listeners:
-            await listener(user_id, credential_id)
+        return UnitOfWork(self, actor_id=actor_id, sink=self.sink)

@@ -1,10 +1,16 @@
-"""The unit of work: the one write path that commits a change, its history and its events."""
+"""The unit of work: the one write path that commits a change, its history and its events.
+
+Everything that happens after the commit is in `__aexit__`: the events, revocations and
+tasks the transaction produced go to the store's `EffectSink` (db/effects.py, plugged by
+the composition root), then the few local callbacks (`after_commit`, e.g. removing a
+replaced file) run.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -12,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from databases.core import Connection, Transaction
 
+from db.effects import CommittedEvent, Effects, EffectSink, QueuedTask, Revocation
 from db.errors import is_integrity_error, translate_integrity_error
 from db.tables import events, history, users
 from db.types import dumps
@@ -39,37 +46,6 @@ async def take_sqlite_write_lock(conn: Connection) -> None:
     await conn.execute(_SQLITE_NOOP_WRITE)
 
 
-@dataclass(frozen=True, slots=True)
-class CommittedEvent:
-    """An event as stored: `data` is the JSON text of the REST representation."""
-
-    id: int
-    topic: str
-    action: str
-    object_id: int
-    data: str
-    owner_id: int | None
-    private: bool
-    created_at: datetime
-
-    def to_message(self) -> bytes:
-        """Render the WebSocket `event` frame; `data` is spliced in, never re-serialized."""
-        head = dumps(
-            {
-                "type": "event",
-                "id": self.id,
-                "topic": self.topic,
-                "action": self.action,
-                "at": self.created_at,
-            }
-        )
-        return head[:-1] + b',"data":' + self.data.encode() + b"}"
-
-    @classmethod
-    def from_row(cls, row: Any) -> CommittedEvent:
-        return cls(**{column.name: row[column.name] for column in fields(cls)})
-
-
 @dataclass(slots=True)
 class _PendingEvent:
     topic: str
@@ -86,10 +62,13 @@ class UnitOfWork:
 
     store: Store
     actor_id: int | None
+    sink: EffectSink
     now: datetime = field(init=False)
     conn: Connection = field(init=False)
     committed_events: list[CommittedEvent] = field(init=False, default_factory=list)
     _events: list[_PendingEvent] = field(init=False, default_factory=list)
+    _revocations: list[Revocation] = field(init=False, default_factory=list)
+    _tasks: list[QueuedTask] = field(init=False, default_factory=list)
     _after_commit: list[AfterCommit] = field(init=False, default_factory=list)
     _transaction: Transaction = field(init=False)
     _connection_cm: Any = field(init=False)
@@ -126,8 +105,7 @@ class UnitOfWork:
                 raise
         finally:
             await self._connection_cm.__aexit__(exc_type, exc, tb)
-        if self.committed_events:
-            await self.store.notify_committed(self.committed_events)
+        await self.sink.deliver(Effects(self.committed_events, self._revocations, self._tasks))
         for callback in self._after_commit:
             await callback()
 
@@ -165,8 +143,19 @@ class UnitOfWork:
                 )
             )
 
+    def revoke(self, user_id: int, credential_id: str | None = None) -> None:
+        """Close sockets opened with these credentials (None: all the user's) after commit."""
+        self._revocations.append(Revocation(user_id, credential_id))
+
+    def enqueue(self, task_name: str, *args: Any) -> None:
+        """Hand a task to the broker once this transaction committed (its rows are visible)."""
+        self._tasks.append(QueuedTask(task_name, args))
+
     def after_commit(self, callback: AfterCommit) -> None:
-        """Run `callback` once the transaction committed (enqueue tasks, send mail)."""
+        """Run a local clean-up once the transaction committed (e.g. remove a replaced file).
+
+        Effects other processes see go through `emit`, `revoke` and `enqueue` instead.
+        """
         self._after_commit.append(callback)
 
     async def _flush_events(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import partial
 
 import sqlalchemy as sa
 from databases.core import Connection
@@ -58,7 +57,7 @@ async def destroy_session(uow: UnitOfWork, *, key_hash: str, user_id: int | None
     """End one session; sockets opened with it close once the transaction commits."""
     await uow.conn.execute(sessions.delete().where(sessions.c.key_hash == key_hash))
     if user_id is not None:
-        uow.after_commit(partial(uow.store.notify_revoked, user_id, key_hash))
+        uow.revoke(user_id, key_hash)
 
 
 async def end_user_sessions(
@@ -69,7 +68,7 @@ async def end_user_sessions(
     if keep_session_key_hash:
         query = query.where(sessions.c.key_hash != keep_session_key_hash)
     await uow.conn.execute(query)
-    uow.after_commit(partial(uow.store.notify_revoked, user_id, None))
+    uow.revoke(user_id)
 
 
 async def delete_expired_sessions(uow: UnitOfWork) -> None:

@@ -8,7 +8,6 @@ import secrets
 import types
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,7 +139,7 @@ async def revoke_token(uow: UnitOfWork, *, jti: str, user_id: int | None = None)
         .values(revoked_at=uow.now)
     )
     if user_id is not None:
-        uow.after_commit(partial(uow.store.notify_revoked, user_id, jti))
+        uow.revoke(user_id, jti)
 
 
 async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
@@ -153,7 +152,7 @@ async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
     await uow.conn.execute(
         users.update().where(users.c.id == user_id).values(credentials_changed_at=uow.now)
     )
-    uow.after_commit(partial(uow.store.notify_revoked, user_id, None))
+    uow.revoke(user_id)
 
 
 async def delete_dead_tokens(uow: UnitOfWork, *, revoked_before: datetime) -> None:

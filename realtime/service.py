@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from broadcaster import Broadcast
 from starlette.applications import Starlette
 
 from bms.settings import Settings
+from db.effects import CommittedEvent, Revocation
 from db.store import Store
 from realtime import logredact
 from realtime.hub import Hub, events_channel
@@ -28,6 +29,17 @@ class Realtime:
     publisher: Publisher
     broadcast: Broadcast
     backend: RedisPubSubBackend | None
+
+    async def on_commit(self, committed: Sequence[CommittedEvent]) -> None:
+        """Effect-sink end for events: this process's sockets first, then Redis."""
+        await self.hub.on_commit(committed)
+        await self.publisher(committed)
+
+    async def revoke(self, revocation: Revocation) -> None:
+        """Effect-sink end for revocations: close those sockets on every process."""
+        await self.hub.publish_revocation(
+            revocation.user_id, credential_id=revocation.credential_id
+        )
 
 
 def make_broadcast(settings: Settings) -> tuple[Broadcast, RedisPubSubBackend | None]:
@@ -46,7 +58,11 @@ async def running_realtime(
     poll_secs: float | None = None,
     relay_interval_secs: float | None = None,
 ) -> AsyncIterator[Realtime]:
-    """Start publishing after commit, the relay and the hub; stop them in reverse order."""
+    """Start the publisher, the relay and the hub; stop them in reverse order.
+
+    The caller (a composition root) plugs `on_commit` and `revoke` of the yielded
+    `Realtime` into the store's effect sink.
+    """
     broadcast, backend = make_broadcast(settings)
     namespace = settings.channel_namespace
     await broadcast.connect()
@@ -69,24 +85,13 @@ async def running_realtime(
         {} if relay_interval_secs is None else {"interval_secs": relay_interval_secs}
     )
     relay: asyncio.Task[None] | None = None
-
-    async def revoke(user_id: int, credential_id: str | None) -> None:
-        await hub.publish_revocation(user_id, credential_id=credential_id)
-
     try:
         await hub.start()
         publisher.start()
-        store.commit_listeners.extend((hub.on_commit, publisher))
-        store.revocation_listeners.append(revoke)
         if backend is not None:  # embedded: memory:// cannot lose what was published
             relay = asyncio.create_task(relay_forever(store, publisher, **relay_options))
         yield Realtime(hub, publisher, broadcast, backend)
     finally:
-        for listener in (hub.on_commit, publisher):
-            if listener in store.commit_listeners:
-                store.commit_listeners.remove(listener)
-        if revoke in store.revocation_listeners:
-            store.revocation_listeners.remove(revoke)
         if relay is not None:
             relay.cancel()
             with contextlib.suppress(BaseException):

@@ -44,6 +44,8 @@ async def worker_main(settings: Settings) -> None:
     runtime = TaskRuntime(settings, store)
     try:
         await runtime.startup(worker=True)
+        # Jobs' after-commit tasks (emails) go to the broker; events: the servers' relay.
+        store.sink.enqueue = runtime.enqueue
         receiver = Receiver(
             runtime.broker,
             max_async_tasks=settings.worker_concurrency,
@@ -65,6 +67,7 @@ async def scheduler_main(settings: Settings) -> None:
     runtime = TaskRuntime(settings, store)
     try:
         await runtime.startup(worker=False)
+        store.sink.enqueue = runtime.enqueue
 
         async def kick(job: Job) -> None:
             await runtime.run_job.kiq(job.name)

@@ -12,7 +12,7 @@ import structlog
 
 from bms.settings import Settings
 from db.store import Store
-from domain.emails import ClaimedEmail, claim_email, email_state, finish_email
+from domain.email_delivery import ClaimedEmail, claim_email, email_state, finish_email
 
 log = structlog.get_logger("bms.email")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,15 +10,19 @@ import structlog
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from bms.settings import Settings
+from db.effects import QueuedTask
 from db.store import Store
-from domain import emails
+from domain.emails import SEND_EMAIL_TASK
 from tasks.broker import make_broker
 from tasks.email import Backend, deliver, make_backend
 from tasks.jobs import job_named
 
 log = structlog.get_logger("bms.tasks")
 
-SEND_EMAIL = "bms.send_email"
+# Enqueueing runs after a request's commit: never let a slow Redis hold it up.
+ENQUEUE_TIMEOUT_SECS = 1.0
+
+SEND_EMAIL = SEND_EMAIL_TASK
 RUN_JOB = "bms.run_job"
 NOOP = "bms.noop"
 
@@ -33,8 +38,8 @@ class TaskRuntime:
     send_email: AsyncTaskiqDecoratedTask[[int], str] = field(init=False)
     run_job: AsyncTaskiqDecoratedTask[[str], dict[str, Any]] = field(init=False)
     noop: AsyncTaskiqDecoratedTask[[], None] = field(init=False)
-    _dispatching: bool = field(init=False, default=False)
-    _previous: emails.EmailDispatcher | None = field(init=False, default=None)
+    # Enqueues still in flight: the request that committed does not wait for Redis.
+    _in_flight: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.broker = make_broker(self.settings)
@@ -64,16 +69,37 @@ class TaskRuntime:
     async def enqueue_email(self, email_id: int) -> None:
         await self.send_email.kiq(email_id)
 
-    async def startup(self, *, worker: bool, dispatch: bool = True) -> None:
-        """Start the broker; with `dispatch`, emails committed through the store go through it."""
+    async def enqueue(self, task: QueuedTask) -> None:
+        """After-commit end of the effect sink: kick `task` in the background.
+
+        The committed row already guarantees the work is not lost (the outbox sweep
+        enqueues it again), so the committing request never waits for the broker.
+        """
+        kick = asyncio.get_running_loop().create_task(self.kick(task))
+        self._in_flight.add(kick)
+        kick.add_done_callback(self._in_flight.discard)
+
+    async def kick(self, task: QueuedTask) -> None:
+        """Enqueue now; on failure log it (the row stays queued and the sweep retries it)."""
+        registered = self.broker.find_task(task.name)
+        if registered is None:
+            raise LookupError(f"no task named {task.name!r} is registered")
+        try:
+            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECS):
+                await registered.kiq(*task.args)
+        except Exception as exc:  # a committed write never fails because the queue did
+            log.warning("enqueue failed; the sweep will retry", task=task.name, error=str(exc))
+
+    async def drain(self, timeout_secs: float = ENQUEUE_TIMEOUT_SECS) -> None:
+        """Let enqueues in flight finish (before the broker shuts down)."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=timeout_secs)
+
+    async def startup(self, *, worker: bool) -> None:
+        """Start the broker (the composition root plugs `enqueue` into the effect sink)."""
         self.broker.is_worker_process = worker
         await self.broker.startup()
-        self._dispatching = dispatch
-        if dispatch:
-            self._previous = emails.set_dispatcher(self.store, self.enqueue_email)
 
     async def shutdown(self) -> None:
-        await emails.drain_dispatches()
-        if self._dispatching:
-            emails.set_dispatcher(self.store, self._previous)
+        await self.drain()
         await self.broker.shutdown()

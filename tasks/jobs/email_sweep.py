@@ -8,9 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from bms.settings import Settings
+from db.effects import Effects, QueuedTask
 from db.store import Store
 from db.tables import emails
-from domain.emails import dispatch, stale_email_ids
+from domain.email_delivery import stale_email_ids
+from domain.emails import SEND_EMAIL_TASK
 
 # An email queued this long without a worker touching it is assumed lost in transit.
 STALE_QUEUED_SECS = 60
@@ -41,6 +43,6 @@ async def run(store: Store, settings: Settings) -> dict[str, Any]:
         older_than=store.clock() - timedelta(seconds=STALE_QUEUED_SECS),
         lease_secs=settings.email_lease_secs,
     )
-    for email_id in ids:
-        await dispatch(store, email_id)
+    # The rows are committed already: straight to the sink, as a unit of work would.
+    await store.sink.deliver(Effects(tasks=[QueuedTask(SEND_EMAIL_TASK, (i,)) for i in ids]))
     return {"requeued": ids, "failed": failed}

@@ -216,11 +216,10 @@ async def test_ending_credentials_tells_the_realtime_layer_after_commit(
     """Logout and password change report revocations (the hub closes those sockets)."""
     told: list[tuple[int, str | None]] = []
 
-    async def listener(user_id: int, credential_id: str | None) -> None:
-        told.append((user_id, credential_id))
+    async def revoke(revocation) -> None:
+        told.append((revocation.user_id, revocation.credential_id))
 
-    store.revocation_listeners.append(listener)
-    try:
+    with store.sink.plugged(revoke=revoke):
         scripted = await login("operator")
         browser = await session_login("operator")
         assert (await scripted.post("/api/auth/logout/")).status_code == 204
@@ -235,5 +234,3 @@ async def test_ending_credentials_tells_the_realtime_layer_after_commit(
         )
         assert changed.status_code == 200, changed.text
         assert (browser.user["user"], None) in told
-    finally:
-        store.revocation_listeners.remove(listener)

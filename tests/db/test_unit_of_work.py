@@ -8,6 +8,7 @@ import random
 import pytest
 import sqlalchemy as sa
 
+from db.effects import QueuedTask, Revocation
 from db.tables import events, history, locations
 from db.uow import CommittedEvent
 from domain.errors import ValidationFailed
@@ -57,21 +58,52 @@ async def test_integrity_error_becomes_validation_error_and_rolls_back(store) ->
     assert await _count(store, locations) == 1
 
 
-async def test_committed_events_are_handed_to_listeners(store) -> None:
-    seen: list[list[int]] = []
+async def test_committed_effects_leave_through_the_sink(store) -> None:
+    seen: list[object] = []
 
-    async def listener(committed) -> None:
+    async def publish(committed) -> None:
         seen.append([e.id for e in committed])
 
-    store.commit_listeners.append(listener)
-    try:
+    async def revoke(revocation) -> None:
+        seen.append(revocation)
+
+    async def enqueue(task) -> None:
+        seen.append(task)
+
+    with store.sink.plugged(publish=publish, revoke=revoke, enqueue=enqueue):
         async with store.unit_of_work(actor_id=None) as uow:
             uow.emit("locations", "created", object_id=1, data={"id": 1})
             uow.emit("locations", "updated", object_id=1, data={"id": 1})
-    finally:
-        store.commit_listeners.remove(listener)
-    assert seen == [[e.id for e in uow.committed_events]]
-    assert seen[0][0] < seen[0][1]
+            uow.revoke(7, "jti")
+            uow.enqueue("bms.noop", 1, 2)
+    assert seen == [
+        [e.id for e in uow.committed_events],
+        Revocation(7, "jti"),
+        QueuedTask("bms.noop", (1, 2)),
+    ]
+    assert uow.committed_events[0].id < uow.committed_events[1].id
+
+
+async def test_rolled_back_work_has_no_effects_and_failing_ends_fail_nothing(store) -> None:
+    seen: list[object] = []
+
+    async def broken(effect) -> None:
+        seen.append(effect)
+        raise ConnectionError("down")
+
+    with store.sink.plugged(publish=broken, revoke=broken, enqueue=broken):
+        with pytest.raises(RuntimeError):
+            async with store.unit_of_work(actor_id=None) as uow:
+                uow.emit("locations", "created", object_id=1, data={"id": 1})
+                uow.revoke(7)
+                uow.enqueue("bms.noop")
+                raise RuntimeError("rolled back")
+        assert seen == []
+        async with store.unit_of_work(actor_id=None) as uow:  # committed: the ends' errors
+            uow.emit("locations", "created", object_id=1, data={"id": 1})  # are logged only
+            uow.revoke(7)
+            uow.enqueue("bms.noop")
+    assert len(seen) == 3
 
 
 async def test_event_frame_is_spliced_json(store) -> None:

@@ -102,6 +102,7 @@ async def started(settings: Settings, **options: Any) -> AsyncIterator[Realtime]
     await store.connect()
     try:
         async with running_realtime(store, settings, **options) as realtime:
-            yield realtime
+            with store.sink.plugged(publish=realtime.on_commit, revoke=realtime.revoke):
+                yield realtime
     finally:
         await store.disconnect()

@@ -134,7 +134,7 @@ async def worker(app: Starlette, settings: Settings) -> AsyncIterator[TaskRuntim
             task.cancel()
         return
     runtime = TaskRuntime(settings, app.state.store)
-    await runtime.startup(worker=True, dispatch=False)
+    await runtime.startup(worker=True)  # the app's runtime enqueues
     receiver = Receiver(
         runtime.broker, max_async_tasks=20, run_startup=False, propagate_exceptions=False
     )

@@ -109,10 +109,7 @@ class _FailingBackend:
 async def test_retries_then_fails_with_error(login: Any, store: Store, app: Any) -> None:
     """Each failure leaves the row queued with its error; the last attempt marks it failed."""
     settings = app.state.settings
-    from domain.emails import set_dispatcher
-
-    previous = set_dispatcher(store, None)  # drive the task by hand
-    try:
+    with store.sink.plugged(enqueue=None):  # drive the task by hand
         manager = await login("manager")
         body = {"to": ["a@example.com"], "subject": "Fails", "body": "x"}
         email_id = (await manager.post("/api/send-email/", json=body)).json()["id"]
@@ -130,8 +127,6 @@ async def test_retries_then_fails_with_error(login: Any, store: Store, app: Any)
         assert detail["status"] == "failed" and detail["attempts"] == settings.email_max_attempts
         assert await deliver(store, settings, backend, email_id) == "failed"
         assert backend.calls == settings.email_max_attempts
-    finally:
-        set_dispatcher(store, previous)
 
 
 async def test_retry_middleware_backs_off_then_sends(

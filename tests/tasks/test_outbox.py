@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from bms.settings import Settings
+from db.effects import QueuedTask
 from db.store import Store
 from db.tables import emails
 from domain import emails as outbox
@@ -17,17 +18,18 @@ from tests.tasks.conftest import FakeClock, Mailbox, wait_until
 
 @pytest.fixture
 def recorded(store: Store) -> Any:
-    """Replace the dispatcher with one that records what it was asked, and when."""
+    """Plug an enqueue end into the store's sink that records what it was asked, and when."""
     calls: list[tuple[int, str | None]] = []
 
-    async def record(email_id: int) -> None:
+    async def record(task: QueuedTask) -> None:
+        assert task.name == outbox.SEND_EMAIL_TASK
+        (email_id,) = task.args
         async with store.connection() as conn:  # a separate connection sees only committed rows
             status = await conn.fetch_val(sa.select(emails.c.status).where(emails.c.id == email_id))
         calls.append((email_id, status))
 
-    previous = outbox.set_dispatcher(store, record)
-    yield calls
-    outbox.set_dispatcher(store, previous)
+    with store.sink.plugged(enqueue=record):
+        yield calls
 
 
 async def _queue(store: Store, subject: str = "S", fail: bool = False) -> int:
@@ -49,23 +51,18 @@ async def _queue(store: Store, subject: str = "S", fail: bool = False) -> int:
 async def test_enqueued_only_after_commit(store: Store, recorded: list[Any]) -> None:
     await _queue(store, fail=True)
     committed = await _queue(store)
-    await outbox.drain_dispatches()
     # One enqueue (the rolled-back email never got one), made once the row was visible.
     assert recorded == [(committed, "queued")]
 
 
 async def test_failing_queue_never_fails_the_request(login: Any, store: Store) -> None:
-    async def broken(email_id: int) -> None:
+    async def broken(task: QueuedTask) -> None:
         raise ConnectionError("redis is down")
 
-    previous = outbox.set_dispatcher(store, broken)
-    try:
+    with store.sink.plugged(enqueue=broken):
         manager = await login("manager")
         body = {"to": ["a@example.com"], "subject": "S", "body": ""}
         response = await manager.post("/api/send-email/", json=body)
-        await outbox.drain_dispatches()
-    finally:
-        outbox.set_dispatcher(store, previous)
     assert response.status_code == 202
     assert (await manager.get(f"/api/emails/{response.json()['id']}/")).json()["status"] == "queued"
 
@@ -77,7 +74,6 @@ async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
     abandoned = await _queue(store, "abandoned")
     exhausted = await _queue(store, "exhausted")
     fresh_claim = await _queue(store, "busy")
-    await outbox.drain_dispatches()
     recorded.clear()
     lease = settings.email_lease_secs
     async with store.connection() as conn:
@@ -104,9 +100,8 @@ async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
 async def test_sweep_delivers_through_the_worker(
     store: Store, settings: Settings, clock: FakeClock, mailbox: Mailbox, worker: Any
 ) -> None:
-    previous = outbox.set_dispatcher(store, None)  # the enqueue is lost (Redis was down)
-    email_id = await _queue(store, "Recovered")
-    outbox.set_dispatcher(store, previous)
+    with store.sink.plugged(enqueue=None):  # the enqueue is lost (Redis was down)
+        email_id = await _queue(store, "Recovered")
     clock.advance(seconds=email_sweep.STALE_QUEUED_SECS + 1)
     assert (await email_sweep.run(store, settings))["requeued"] == [email_id]
 
