@@ -18,14 +18,13 @@ from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.resources.profiles import media_routes
-from api.responses import JSONResponse
+from api.responses import error_response
 from api.routes import ROUTES
 from bms.settings import Settings, load_settings
 from db import migrate
 from db.effects import EffectSink
 from db.store import Store
 from realtime.endpoint import RealtimeShortcut
-from realtime.endpoint import routes as realtime_routes
 from realtime.service import realtime_component
 from tasks.component import task_component
 
@@ -43,7 +42,7 @@ class NotMigrated(RuntimeError):
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     """Unknown paths under /api/ answer in DRF's shape (known paths, wrong method: 405)."""
-    await JSONResponse({"detail": "Not found."}, 404)(scope, receive, send)
+    await error_response("Not found.", 404)(scope, receive, send)
 
 
 def api_router() -> Router:
@@ -128,7 +127,7 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, *media_routes, *realtime_routes, Mount("/api", app=api_router())],
+        routes=[*ops.routes, *media_routes, Mount("/api", app=api_router())],
         middleware=[
             Middleware(RealtimeShortcut),  # /ws/ skips the HTTP-only middleware below
             Middleware(RequestIdMiddleware),

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases.core import Connection
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -50,7 +51,7 @@ class Resource:
 
 
 def _method_not_allowed(request: Request) -> Response:
-    return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
+    raise HTTPException(405)  # answered by api/errors.py
 
 
 def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Response]]:

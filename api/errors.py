@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.responses import JSONResponse
+from api.responses import JSONResponse, error_response
 from domain import errors
 
 log = structlog.get_logger("bms.api")
@@ -51,7 +51,7 @@ def domain_error_response(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after_secs)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return JSONResponse({"detail": exc.detail}, status, headers=headers)
+    return error_response(exc.detail, status, headers=headers)
 
 
 def http_error_response(request: Request, exc: Exception) -> Response:
@@ -60,16 +60,17 @@ def http_error_response(request: Request, exc: Exception) -> Response:
         detail = f'Method "{request.method}" not allowed.'
     else:
         detail = _HTTP_DETAILS.get(exc.status_code) or str(exc.detail)
-    return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+    return error_response(detail, exc.status_code, headers=exc.headers)
 
 
 def server_error_response(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled error", request_id=request_id, path=request.url.path)
-    return JSONResponse(
-        {"detail": "Internal server error.", "request_id": request_id},
+    return error_response(
+        "Internal server error.",
         500,
         headers={"X-Request-ID": request_id or ""},
+        request_id=request_id,
     )
 
 

@@ -6,12 +6,14 @@ import re
 import time
 import uuid
 
-import orjson
 from prometheus_client import Counter, Histogram
-from starlette.routing import Match
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.responses import send_error
+
 MAX_BODY_BYTES = 1024 * 1024
+IMAGE_MAX_BODY_BYTES = 4 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 REQUESTS = Counter(
@@ -23,21 +25,6 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-
-
-async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 class RequestIdMiddleware:
@@ -72,9 +59,7 @@ class BodyLimitMiddleware:
 
     def _limit_for(self, scope: Scope) -> int:
         # The image upload endpoint has its own, larger limit.
-        return scope.get("state", {}).get("body_limit", None) or (
-            4 * 1024 * 1024 if scope["path"].endswith("/image/") else self.max_bytes
-        )
+        return IMAGE_MAX_BODY_BYTES if scope["path"].endswith("/image/") else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +68,7 @@ class BodyLimitMiddleware:
         limit = self._limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_json(send, 413, _too_large(limit))
+            await _too_large(send, limit)
             return
         received = 0
         started = False
@@ -107,15 +92,16 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _send_json(send, 413, _too_large(limit))
+                await _too_large(send, limit)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-def _too_large(limit: int) -> dict[str, str]:
-    return {"detail": f"Request body is too large (limit {limit // (1024 * 1024)} MiB)."}
+async def _too_large(send: Send, limit: int) -> None:
+    detail = f"Request body is too large (limit {limit // (1024 * 1024)} MiB)."
+    await send_error(send, detail, 413)
 
 
 class MetricsMiddleware:
@@ -124,13 +110,19 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def _route_of(self, scope: Scope) -> str:
-        router = scope.get("app")
-        for route in getattr(getattr(router, "router", None), "routes", []):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return getattr(route, "path", "other")
-        return "unmatched"
+    @staticmethod
+    def _route_of(scope: Scope) -> str:
+        """The template of the route that handled the request, mounts included.
+
+        Routers record the route they picked in `scope["route"]` (the innermost one wins)
+        and a mount extends `root_path`; a mount left as the route matched nothing in it.
+        """
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if path is None or isinstance(route, Mount):
+            return "unmatched"
+        mounted_at = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+        return mounted_at + path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import Response
+from starlette.types import Send
 
 from db.types import dumps
 from domain.schemas import etag_of
@@ -15,6 +16,25 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return dumps(content)
+
+
+def error_response(
+    detail: str, status_code: int, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """The one JSON error body, `{"detail": ...}` in DRF's shape (also an ASGI app, so
+    middleware answers with `await error_response(...)(scope, receive, send)`)."""
+    return JSONResponse({"detail": detail, **extra}, status_code, headers=headers)
+
+
+async def send_error(
+    send: Send, detail: str, status_code: int, *, headers: dict[str, str] | None = None
+) -> None:
+    """Answer from ASGI middleware, before any route ran, with the same error body."""
+    response = error_response(detail, status_code, headers=headers)
+    await send(
+        {"type": "http.response.start", "status": status_code, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def detail_response(representation: dict[str, Any], status_code: int = 200) -> JSONResponse:

@@ -142,14 +142,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'bms.sqlite3').resolve()}"
 
-    @property
-    def is_postgres(self) -> bool:
-        return make_url(self.effective_database_url).get_backend_name() == "postgresql"
-
-    @property
-    def broadcast_url(self) -> str:
-        return self.redis_url or "memory://"
-
     @cached_property
     def channel_namespace(self) -> str:
         """Prefix for Redis channels and keys: pub/sub ignores Redis database numbers."""

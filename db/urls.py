@@ -14,7 +14,3 @@ def async_driver_url(url: str) -> URL:
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     raise ValueError(f"unsupported database backend {backend!r}")
-
-
-def is_postgres(url: str) -> bool:
-    return make_url(url).get_backend_name() == "postgresql"

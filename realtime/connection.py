@@ -158,7 +158,7 @@ class Connection:
             self._wake = None
             wake.set_result(None)
         elif self._pump_task is None and self._send is not None:
-            self._pump_task = asyncio.create_task(self._pump())
+            self._pump_task = asyncio.create_task(self._pump(), name=self.writer_task_name)
 
     async def push_replayed(self, event: HubEvent) -> None:
         """Queue a replayed event, waiting for room instead of closing (we set the pace)."""
@@ -172,12 +172,17 @@ class Connection:
 
     # -- sending and closing --------------------------------------------------------------
 
+    @property
+    def writer_task_name(self) -> str:
+        """The name of this socket's writer task while it has one (seen in task dumps)."""
+        return f"bms-ws-writer-{id(self):x}"
+
     def start(self, send: Send) -> None:
         """Attach the socket's ASGI `send`; the writer task starts with the first frame."""
         self._send = send
         self._raw = raw_protocol(send)
         if self._out:
-            self._pump_task = asyncio.create_task(self._pump())
+            self._pump_task = asyncio.create_task(self._pump(), name=self.writer_task_name)
 
     async def _pump(self) -> None:
         """Finish a suspended write, drain the queue, then wait (cheaper than a new task)."""

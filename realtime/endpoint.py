@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -150,12 +149,3 @@ class RealtimeShortcut:
             await ws_endpoint(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-
-class _AsgiEndpoint:
-    """Starlette mounts a non-function endpoint as a plain ASGI app (no wrapper frames)."""
-
-    __call__ = staticmethod(ws_endpoint)
-
-
-routes = [WebSocketRoute(WS_PATH, _AsgiEndpoint(), name="ws")]

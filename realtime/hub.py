@@ -59,7 +59,6 @@ class Hub:
         self.poll_secs = poll_secs
         self.revalidate_secs = revalidate_secs
         self.last_id = 0
-        self.delivered = 0
         self.gap_fills = 0
         self.connections: set[Connection] = set()
         self._by_topic: dict[str, set[Connection]] = {}
@@ -215,7 +214,6 @@ class Hub:
         events advisory lock they hold would stall every writer on every process.
         """
         self.last_id = event.id
-        self.delivered += 1
         conns = tuple(self._by_topic.get(event.topic, ()))
         for start in range(0, len(conns), FANOUT_SLICE):
             if start:

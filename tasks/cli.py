@@ -1,11 +1,10 @@
-"""Entry points for `bms worker` and `bms scheduler` (wired into bms.cli by the lead)."""
+"""Entry points for `bms worker` and `bms scheduler` (their commands live in bms.cli)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
-import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -111,24 +110,3 @@ def run_scheduler(settings: Settings | None = None, args: argparse.Namespace | N
         return 2
     _run(scheduler_main(settings))
     return 0
-
-
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Register `worker` and `scheduler` (bms.cli wires its own; this serves `python -m`)."""
-    worker = subparsers.add_parser("worker", help="run background tasks (email, jobs)")
-    worker.add_argument("--concurrency", type=int, default=None)
-    worker.set_defaults(func=lambda args: run_worker(None, args))
-    scheduler = subparsers.add_parser("scheduler", help="kick recurring jobs (one active)")
-    scheduler.set_defaults(func=lambda args: run_scheduler(None, args))
-
-
-def main() -> None:
-    """`python -m tasks.cli worker|scheduler` until bms.cli wires the commands."""
-    parser = argparse.ArgumentParser(prog="bms")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args()
-    sys.exit(args.func(args))
-
-
-if __name__ == "__main__":
-    main()

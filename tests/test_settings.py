@@ -11,7 +11,7 @@ def test_defaults_are_embedded_sqlite(tmp_path) -> None:
     settings = load_settings(data_dir=tmp_path, database_url="", redis_url="")
     assert settings.embedded
     assert settings.effective_database_url == f"sqlite+aiosqlite:///{tmp_path}/bms.sqlite3"
-    assert settings.broadcast_url == "memory://"
+    assert not settings.redis_url  # memory:// pub/sub, in-process tasks
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hmac
 from http.cookies import SimpleCookie
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.responses import send_error
 from db.store import Store
 from domain.origins import is_trusted_origin
 from domain.sessions import SESSION_COOKIE, actor_for_session_key
@@ -30,12 +30,8 @@ def parse_cookies(raw: str) -> dict[str, str]:
 
 
 async def _forbidden(send: Send, detail: str, status: int = 403) -> None:
-    body = orjson.dumps({"detail": detail})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="api"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    headers = {"WWW-Authenticate": 'Bearer realm="api"'} if status == 401 else None
+    await send_error(send, detail, status, headers=headers)
 
 
 class AuthMiddleware:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +15,7 @@ from domain.errors import NotFound
 
 
 def _not_allowed(request: Request) -> Response:
-    return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
+    raise HTTPException(405)  # answered by api/errors.py
 
 
 async def send_email(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from databases.core import Connection
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -11,7 +12,7 @@ from api.context import get_store, require_actor
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
-from api.responses import JSONResponse, no_content
+from api.responses import no_content
 from db.tables import notifications as t
 from domain import notifications
 from domain.actors import Actor
@@ -24,7 +25,7 @@ async def _get(conn: Connection, actor: Actor, notification_id: int) -> dict | N
 async def _mark_all_read(request: Request) -> Response:
     actor = require_actor(request)
     if request.method != "POST":
-        return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
+        raise HTTPException(405)  # answered by api/errors.py
     async with get_store(request).unit_of_work(actor_id=actor.id) as uow:
         await notifications.mark_all_read(uow, actor)
     return no_content()

@@ -15,7 +15,7 @@ from api.context import get_store, path_id, require_actor
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
-from api.responses import JSONResponse, detail_response
+from api.responses import detail_response, error_response
 from db.tables import profiles as p
 from db.tables import users as u
 from domain import profile_images, profiles
@@ -78,7 +78,7 @@ async def serve_image(request: Request) -> Response:
     """GET /media/profile-images/<file>: only names the upload could have produced."""
     path = profile_images.stored_image_path(media_root(request), request.path_params["name"])
     if path is None:
-        return JSONResponse({"detail": "Not found."}, 404)
+        return error_response("Not found.", 404)
     return FileResponse(
         path,
         media_type=profile_images.media_type_of(path),

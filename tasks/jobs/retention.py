@@ -7,32 +7,17 @@ from typing import Any
 
 from bms.settings import Settings
 from db.store import Store
-from db.tables import auth_tokens, events, login_failures, sessions
-
-
-async def _delete_old_events(store: Store, settings: Settings) -> int | None:
-    """Prefer the realtime package's own pruning (it keeps the newest id for SQLite)."""
-    try:
-        from realtime.retention import delete_old_events
-    except ImportError:
-        return None
-    return await delete_old_events(
-        store, now=store.clock(), retention_days=settings.event_retention_days
-    )
+from db.tables import auth_tokens, login_failures, sessions
+from realtime.retention import delete_old_events
 
 
 async def run(store: Store, settings: Settings) -> dict[str, Any]:
     now = store.clock()
     counts: dict[str, Any] = {}
-    deleted_events = await _delete_old_events(store, settings)
+    counts["events"] = await delete_old_events(
+        store, now=now, retention_days=settings.event_retention_days
+    )
     async with store.connection() as conn:
-        if deleted_events is None:
-            cutoff = now - timedelta(days=settings.event_retention_days)
-            gone = await conn.fetch_all(
-                events.delete().where(events.c.created_at < cutoff).returning(events.c.id)
-            )
-            deleted_events = len(gone)
-        counts["events"] = deleted_events
         session_cutoff = now - timedelta(days=settings.session_retention_days)
         gone = await conn.fetch_all(
             sessions.delete().where(sessions.c.expires_at < session_cutoff).returning(sessions.c.id)

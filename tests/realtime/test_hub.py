@@ -272,20 +272,25 @@ async def test_idle_socket_holds_no_writer_task_or_queue(rt_settings: Settings) 
         first = await emit(rt.hub.store, "shifts")
         await sock.wait_ids(1)
         conn = sock.conn
-        assert conn._pump_task is None  # writes that do not block need no task
+
+        def writers() -> int:  # this socket's writer tasks alive in the event loop
+            tasks = asyncio.all_tasks()
+            return sum(t.get_name() == conn.writer_task_name and not t.done() for t in tasks)
+
+        assert writers() == 0  # writes that do not block need no task
         gate.clear()  # the peer stops reading: writes queue behind a writer task
         second = await emit(rt.hub.store, "shifts", count=3)
         async with asyncio.timeout(5):  # queue length has no event to await: poll it
             while conn.queued < 2:  # (the first of the three is being written)
                 await asyncio.sleep(0.01)
-        assert conn._pump_task is not None
+        assert writers() == 1
         gate.set()
         assert await sock.wait_ids(4) == first + second
         conn.reap_if_idle()  # it sent during this tick: the writer stays
-        assert conn._pump_task is not None
+        assert writers() == 1
         conn.reap_if_idle()  # nothing since: the writer goes
         await asyncio.sleep(0)
-        assert conn._pump_task is None and conn._out is None
+        assert writers() == 0 and conn.queued == 0
         third = await emit(rt.hub.store, "shifts", count=2)
         assert await sock.wait_ids(6) == first + second + third
 
