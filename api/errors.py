@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.responses import JSONResponse, error_response
+from db.errors import ConstraintViolated
 from domain import errors
 
 log = structlog.get_logger("bms.api")
@@ -42,6 +43,8 @@ def status_for(error: errors.DomainError) -> int:
 
 
 def domain_error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ConstraintViolated):  # a race past the domain's checks
+        exc = errors.from_constraint(exc)
     assert isinstance(exc, errors.DomainError)
     status = status_for(exc)
     if isinstance(exc, errors.ValidationFailed):
@@ -76,6 +79,7 @@ def server_error_response(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     errors.DomainError: domain_error_response,
+    ConstraintViolated: domain_error_response,
     HTTPException: http_error_response,
     Exception: server_error_response,
 }

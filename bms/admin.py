@@ -6,7 +6,7 @@ import sys
 
 from bms.settings import Settings
 from db.store import Store
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import DomainError, ValidationFailed, constraints_as_domain_errors
 from domain.users import create_user
 
 
@@ -17,10 +17,11 @@ async def create_user_command(
     store = Store(settings.effective_database_url)
     await store.connect()
     try:
-        async with store.unit_of_work(actor_id=None) as uow:
-            profile = await create_user(
-                uow, username=username, password=password, role=role, email=email
-            )
+        with constraints_as_domain_errors():
+            async with store.unit_of_work(actor_id=None) as uow:
+                profile = await create_user(
+                    uow, username=username, password=password, role=role, email=email
+                )
     except ValidationFailed as exc:
         for field, messages in exc.errors.items():
             print(f"bms: {field}: {' '.join(messages)}", file=sys.stderr)

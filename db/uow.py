@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from databases.core import Connection, Transaction
 
 from db.effects import CommittedEvent, Effects, EffectSink, QueuedTask, Revocation
-from db.errors import is_integrity_error, translate_integrity_error
+from db.errors import constraint_violation
 from db.tables import events, history, users
 from db.types import dumps
 
@@ -92,16 +92,16 @@ class UnitOfWork:
         try:
             if exc is not None:
                 await self._transaction.rollback()
-                if is_integrity_error(exc) and (domain_error := translate_integrity_error(exc)):
-                    raise domain_error from exc
+                if violation := constraint_violation(exc):
+                    raise violation from exc
                 return
             try:
                 await self._flush_events()
                 await self._transaction.commit()
             except BaseException as error:
                 await self._rollback_quietly()
-                if is_integrity_error(error) and (domain_error := translate_integrity_error(error)):
-                    raise domain_error from error
+                if violation := constraint_violation(error):
+                    raise violation from error
                 raise
         finally:
             await self._connection_cm.__aexit__(exc_type, exc, tb)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from db.errors import ConstraintViolated
 
 
 class DomainError(Exception):
@@ -69,3 +72,38 @@ class BadRequest(DomainError):
     """400 with a plain `detail` (e.g. bad credentials)."""
 
     detail = "Bad request."
+
+
+def _field(column: str) -> str:
+    """The API field of a column: `facility_id` is `facility`."""
+    return column.removesuffix("_id")
+
+
+def from_constraint(violation: ConstraintViolated) -> DomainError:
+    """The client's view of a broken database constraint (400, or 409 for a delete of a
+    row still referenced), so a race past the domain's own checks is never a 500."""
+    if violation.kind == "unique":
+        fields = [_field(column) for column in violation.columns] or ["non_field_errors"]
+        if len(fields) == 1:
+            return ValidationFailed.on(
+                fields[0], f"An object with this {fields[0]} already exists."
+            )
+        return ValidationFailed.on(
+            "non_field_errors", f"The fields {', '.join(fields)} must make a unique set."
+        )
+    if violation.kind == "foreign_key":
+        if violation.referenced:
+            return Conflict("This object is still referenced by other data and cannot be deleted.")
+        return ValidationFailed.on("non_field_errors", "A referenced object does not exist.")
+    if violation.kind == "check":
+        return ValidationFailed.on("non_field_errors", "The values break a data rule.")
+    return ValidationFailed.on("non_field_errors", "A required value is missing.")
+
+
+@contextmanager
+def constraints_as_domain_errors() -> Iterator[None]:
+    """For callers outside the API (CLI commands): a broken constraint as a domain error."""
+    try:
+        yield
+    except ConstraintViolated as violated:
+        raise from_constraint(violated) from violated

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -15,7 +15,9 @@ from db.tables import incident_tickets, incident_types
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.notifications import manager_ids, notify_many
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
+from domain.shifts import on_shift_user_ids
 from domain.tickets import (
     Priority,
     TicketKind,
@@ -218,3 +220,53 @@ async def delete_incident_ticket(
 ) -> None:
     """Delete a ticket with its comments and history."""
     await delete_ticket(uow, actor, KIND, ticket_id, if_match=if_match)
+
+
+# -- escalation: urgent incidents left open ----------------------------------------------------
+
+
+def _escalation_due(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """Open, never escalated, urgent (on air or critical), and created before the cut-off."""
+    t = incident_tickets
+    return sa.and_(
+        t.c.status == "open",
+        t.c.escalated_at.is_(None),
+        sa.or_(t.c.on_air_impact, t.c.priority == "critical"),
+        t.c.created_at <= cutoff,
+    )
+
+
+async def incidents_to_escalate(conn: Connection, *, now: datetime, after_secs: int) -> list[int]:
+    """Ids of the incidents due for escalation `after_secs` after they were opened."""
+    cutoff = now - timedelta(seconds=after_secs)
+    query = sa.select(incident_tickets.c.id).where(_escalation_due(cutoff))
+    return [row[0] for row in await conn.fetch_all(query.order_by(incident_tickets.c.id))]
+
+
+async def escalate_incident(uow: UnitOfWork, *, ticket_id: int, after_secs: int) -> bool:
+    """Claim the incident (escalated_at → now) and tell every manager and whoever is on
+    shift at its facility; False when it is no longer due (another run claimed it)."""
+    t = incident_tickets
+    cutoff = uow.now - timedelta(seconds=after_secs)
+    ticket = await uow.conn.fetch_one(
+        t.update()
+        .where(t.c.id == ticket_id, _escalation_due(cutoff))
+        .values(escalated_at=uow.now)
+        .returning(t.c.id, t.c.number, t.c.title, t.c.facility_id, t.c.priority)
+    )
+    if ticket is None:
+        return False
+    recipients = await manager_ids(uow.conn)
+    if ticket["facility_id"] is not None:
+        recipients |= await on_shift_user_ids(
+            uow.conn, facility_id=ticket["facility_id"], at=uow.now
+        )
+    await notify_many(
+        uow,
+        user_ids=recipients,
+        kind="incident_escalated",
+        title=f"Escalated: {ticket['number']} {ticket['title']}",
+        body=f"Incident {ticket['number']} ({ticket['priority']}) is still open.",
+        link=f"/api/incident-tickets/{ticket_id}/",
+    )
+    return True

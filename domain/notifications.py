@@ -62,6 +62,14 @@ async def _email_address(conn: Connection, user_id: int) -> str | None:
     return row[0]
 
 
+async def manager_ids(conn: Connection) -> set[int]:
+    """Active users with at least the manager role (told about escalations and conflicts)."""
+    rows = await conn.fetch_all(
+        sa.select(users.c.id).where(users.c.role.in_(("manager", "admin")), users.c.is_active)
+    )
+    return {row[0] for row in rows}
+
+
 async def notify(
     uow: UnitOfWork, *, user_id: int, kind: str, title: str, body: str = "", link: str = ""
 ) -> dict[str, Any]:

@@ -15,14 +15,16 @@ from databases.core import Connection
 from dateutil.rrule import rruleset, rrulestr
 
 from db.store import Store
-from db.tables import scheduled_event_attendees, scheduled_events, series, shifts, users
+from db.tables import scheduled_event_attendees, scheduled_events, series, shifts
 from db.uow import UnitOfWork
-from domain.notifications import notify, notify_many
+from domain.notifications import manager_ids, notify, notify_many
+from domain.scheduled_events import TOPIC as EVENTS_TOPIC
 from domain.scheduled_events import get_scheduled_event
-from domain.shifts import get_shift, lock_user_schedule
+from domain.shifts import TOPIC as SHIFTS_TOPIC
+from domain.shifts import find_overlap, get_shift, lock_user_schedule
+from domain.time_off import conflicts_followed
 
 log = structlog.get_logger("bms.series")
-ACTIVE_SHIFT_STATUSES = ("scheduled", "confirmed")
 # Local-time window margin: converting UTC bounds to wall clock can be off by a DST jump.
 _MARGIN = timedelta(days=1)
 _DT_RE = re.compile(r"^\d{8}(T\d{6}Z?)?$")
@@ -124,22 +126,6 @@ async def _existing_starts(conn: Connection, table: sa.Table, series_id: int) ->
     return {row[0] for row in rows}
 
 
-async def _overlapping_shift(
-    conn: Connection, *, user_id: int, start: datetime, end: datetime
-) -> Mapping[str, Any] | None:
-    row = await conn.fetch_one(
-        sa.select(shifts)
-        .where(
-            shifts.c.user_id == user_id,
-            shifts.c.status != "cancelled",
-            shifts.c.start < end,
-            shifts.c.end > start,
-        )
-        .limit(1)
-    )
-    return row if row else None
-
-
 async def _add_shift(
     uow: UnitOfWork, s: Mapping[str, Any], start: datetime, report: SeriesReport
 ) -> None:
@@ -147,7 +133,7 @@ async def _add_shift(
     end = start + timedelta(seconds=s["duration_secs"])
     user_id = _tpl(tpl, "user_id", "user")
     await lock_user_schedule(uow, user_id=user_id)  # the same lock as API-created shifts
-    clash = await _overlapping_shift(uow.conn, user_id=user_id, start=start, end=end)
+    clash = await find_overlap(uow.conn, user_id=user_id, start=start, end=end)
     if clash is not None:
         if clash["start"] != start or clash["end"] != end:  # the series' own first shift is fine
             report.skipped.append(start)
@@ -167,7 +153,7 @@ async def _add_shift(
     shift_id = await uow.conn.execute(shifts.insert().values(**values))
     report.created.append(shift_id)
     data = await get_shift(uow.conn, shift_id=shift_id)
-    uow.emit("shifts", "created", object_id=shift_id, data=data or {"id": shift_id})
+    uow.emit(SHIFTS_TOPIC, "created", object_id=shift_id, data=data or {"id": shift_id})
 
 
 async def _add_event(
@@ -195,15 +181,7 @@ async def _add_event(
         )
     report.created.append(event_id)
     data = await get_scheduled_event(uow.conn, event_id=event_id)
-    uow.emit("scheduled-events", "created", object_id=event_id, data=data or {"id": event_id})
-
-
-async def manager_ids(conn: Connection) -> set[int]:
-    """Active users with at least the manager role."""
-    rows = await conn.fetch_all(
-        sa.select(users.c.id).where(users.c.role.in_(("manager", "admin")), users.c.is_active)
-    )
-    return {row[0] for row in rows}
+    uow.emit(EVENTS_TOPIC, "created", object_id=event_id, data=data or {"id": event_id})
 
 
 async def _report_skipped(uow: UnitOfWork, s: Mapping[str, Any], skipped: list[datetime]) -> None:
@@ -255,9 +233,11 @@ async def materialize_one(
         table = shifts if s["kind"] == "shift" else scheduled_events
         existing = await _existing_starts(uow.conn, table, series_id)
         add = _add_shift if s["kind"] == "shift" else _add_event
-        for start in starts:
-            if start not in existing:
-                await add(uow, s, start, report)
+        user_id = _tpl(s["template"] or {}, "user_id", "user") if s["kind"] == "shift" else None
+        async with conflicts_followed(uow, user_ids=[user_id]):
+            for start in starts:
+                if start not in existing:
+                    await add(uow, s, start, report)
         await uow.conn.execute(
             series.update().where(series.c.id == series_id).values(materialized_until=horizon)
         )

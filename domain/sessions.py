@@ -71,5 +71,10 @@ async def end_user_sessions(
     uow.revoke(user_id)
 
 
-async def delete_expired_sessions(uow: UnitOfWork) -> None:
-    await uow.conn.execute(sessions.delete().where(sessions.c.expires_at <= uow.now))
+async def delete_expired_sessions(uow: UnitOfWork, *, kept_days: int) -> int:
+    """Retention: drop sessions that expired more than `kept_days` ago; return how many."""
+    cutoff = uow.now - timedelta(days=kept_days)
+    gone = await uow.conn.fetch_all(
+        sessions.delete().where(sessions.c.expires_at < cutoff).returning(sessions.c.id)
+    )
+    return len(gone)

@@ -18,8 +18,10 @@ from domain.notifications import notify
 from domain.recurrence import DEFAULT_TIMEZONE, create_series, facility_timezone, parse_rrule
 from domain.references import require_row
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+from domain.time_off import conflicts_followed
 
 TOPIC = "shifts"
+ACTIVE_SHIFT_STATUSES = ("scheduled", "confirmed")  # the shifts people will turn up for
 SERIES_KIND = "shift"
 STATUSES = ("scheduled", "confirmed", "completed", "cancelled")
 REQUIRED_FIELDS = {"user", "facility", "start", "end"}
@@ -100,10 +102,13 @@ async def find_overlap(
     start: datetime,
     end: datetime,
     exclude_id: int | None = None,
-) -> int | None:
-    """Id of a non-cancelled shift of `user_id` overlapping [start, end), if any."""
+) -> Mapping[str, Any] | None:
+    """The first non-cancelled shift of `user_id` overlapping [start, end): id, start, end.
+
+    The one overlap rule, for shifts written through the API and materialized by series.
+    """
     query = (
-        sa.select(shifts.c.id)
+        sa.select(shifts.c.id, shifts.c.start, shifts.c.end)
         .where(
             shifts.c.user_id == user_id,
             shifts.c.status != "cancelled",
@@ -115,7 +120,8 @@ async def find_overlap(
     )
     if exclude_id is not None:
         query = query.where(shifts.c.id != exclude_id)
-    return await conn.fetch_val(query)
+    row = await conn.fetch_one(query)
+    return row if row else None
 
 
 async def _check_no_overlap(
@@ -126,7 +132,7 @@ async def _check_no_overlap(
         uow.conn, user_id=user_id, start=start, end=end, exclude_id=exclude_id
     )
     if other is not None:
-        raise Conflict(f"This shift overlaps shift {other} of the same user.")
+        raise Conflict(f"This shift overlaps shift {other['id']} of the same user.")
 
 
 async def _check_refs(conn: Connection, shift: ShiftIn) -> None:
@@ -200,11 +206,12 @@ async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -
             },
             created_by=actor.id,
         )
-    shift_id = await uow.conn.execute(
-        shifts.insert().values(
-            **_row_values(shift), series_id=series_id, created_at=uow.now, updated_at=uow.now
+    async with conflicts_followed(uow, user_ids=[shift.user]):
+        shift_id = await uow.conn.execute(
+            shifts.insert().values(
+                **_row_values(shift), series_id=series_id, created_at=uow.now, updated_at=uow.now
+            )
         )
-    )
     created = await _require(uow.conn, shift_id)
     uow.emit(TOPIC, "created", object_id=shift_id, data=created)
     await _notify(uow, created, kind="shift_assigned", title="New shift assigned to you")
@@ -240,11 +247,12 @@ async def update_shift(
         await _check_no_overlap(
             uow, user_id=shift.user, start=shift.start, end=shift.end, exclude_id=shift_id
         )
-    await uow.conn.execute(
-        shifts.update()
-        .where(shifts.c.id == shift_id)
-        .values(**_row_values(shift), updated_at=uow.now)
-    )
+    async with conflicts_followed(uow, user_ids=[current["user"], shift.user]):
+        await uow.conn.execute(
+            shifts.update()
+            .where(shifts.c.id == shift_id)
+            .values(**_row_values(shift), updated_at=uow.now)
+        )
     updated = await _require(uow.conn, shift_id)
     await uow.record_history(TOPIC, shift_id, changes)
     uow.emit(TOPIC, "updated", object_id=shift_id, data=updated)
@@ -273,7 +281,64 @@ async def delete_shift(
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, shift_id)
     check_if_match(current, if_match)
-    await uow.conn.execute(shifts.delete().where(shifts.c.id == shift_id))
+    async with conflicts_followed(uow, user_ids=[current["user"]]):
+        await uow.conn.execute(shifts.delete().where(shifts.c.id == shift_id))
     uow.emit(TOPIC, "deleted", object_id=shift_id, data={"id": shift_id})
     if current["status"] in ("scheduled", "confirmed"):
         await _notify(uow, current, kind="shift_cancelled", title="Your shift was removed")
+
+
+# -- who is on shift, and reminders before a shift ---------------------------------------------
+
+
+async def on_shift_user_ids(conn: Connection, *, facility_id: int, at: datetime) -> set[int]:
+    """Users with an active shift at the facility at that moment."""
+    rows = await conn.fetch_all(
+        sa.select(shifts.c.user_id).where(
+            shifts.c.facility_id == facility_id,
+            shifts.c.status.in_(ACTIVE_SHIFT_STATUSES),
+            shifts.c.start <= at,
+            shifts.c.end > at,
+        )
+    )
+    return {row[0] for row in rows}
+
+
+def _reminder_due(now: datetime, lead_secs: int) -> sa.ColumnElement[bool]:
+    """Not reminded yet, active, and starting within the next `lead_secs`."""
+    return sa.and_(
+        shifts.c.reminded_at.is_(None),
+        shifts.c.status.in_(ACTIVE_SHIFT_STATUSES),
+        shifts.c.start > now,
+        shifts.c.start <= now + timedelta(seconds=lead_secs),
+    )
+
+
+async def shifts_to_remind(conn: Connection, *, now: datetime, lead_secs: int) -> list[int]:
+    """Ids of the shifts whose reminder is due, soonest first."""
+    query = sa.select(shifts.c.id).where(_reminder_due(now, lead_secs)).order_by(shifts.c.start)
+    return [row[0] for row in await conn.fetch_all(query)]
+
+
+async def remind_of_shift(uow: UnitOfWork, *, shift_id: int, lead_secs: int) -> bool:
+    """Claim (reminded_at → now) and notify the user once; False when no longer due."""
+    claimed = await uow.conn.fetch_one(
+        shifts.update()
+        .where(shifts.c.id == shift_id, _reminder_due(uow.now, lead_secs))
+        .values(reminded_at=uow.now)
+        .returning(shifts.c.id)
+    )
+    if claimed is None:
+        return False
+    row = await uow.conn.fetch_one(sa.select(shifts).where(shifts.c.id == shift_id))
+    assert row is not None  # claimed in this transaction
+    minutes = max(1, round((row["start"] - uow.now).total_seconds() / 60))
+    await notify(
+        uow,
+        user_id=row["user_id"],
+        kind="shift_reminder",
+        title=f"Your shift starts in {minutes} minutes",
+        body=f"{row['position'] or 'Shift'} starts at {row['start']:%Y-%m-%d %H:%M} UTC.",
+        link=f"/api/shifts/{shift_id}/",
+    )
+    return True

@@ -59,6 +59,10 @@ async def record_login_failure(uow: UnitOfWork, *, username: str, client_ip: str
     )
 
 
-async def delete_old_failures(uow: UnitOfWork, *, window_secs: int) -> None:
-    cutoff = uow.now - timedelta(seconds=window_secs)
-    await uow.conn.execute(login_failures.delete().where(login_failures.c.at <= cutoff))
+async def delete_old_failures(uow: UnitOfWork, *, window_secs: int) -> int:
+    """Retention: drop failures twice the window old (no longer counted); return how many."""
+    cutoff = uow.now - timedelta(seconds=window_secs * 2)
+    gone = await uow.conn.fetch_all(
+        login_failures.delete().where(login_failures.c.at < cutoff).returning(login_failures.c.id)
+    )
+    return len(gone)

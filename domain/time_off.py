@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -258,3 +259,28 @@ async def delete_time_off(
         owner_id=current["user"],
         private=True,
     )
+
+
+async def _requests_of(conn: Connection, user_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not user_ids:
+        return {}
+    rows = await conn.fetch_all(_query().where(time_off_requests.c.user_id.in_(user_ids)))
+    return {row["id"]: serialize(row) for row in rows}
+
+
+@asynccontextmanager
+async def conflicts_followed(
+    uow: UnitOfWork, *, user_ids: Iterable[int | None]
+) -> AsyncIterator[None]:
+    """Emit `updated` for these users' requests whose `conflicting_shifts` the block changed.
+
+    Shift writes run inside this: without it live clients would keep showing a request's
+    conflicts as they were when the request itself was last written.
+    """
+    users = {user_id for user_id in user_ids if user_id is not None}
+    before = await _requests_of(uow.conn, users)
+    yield
+    for request_id, request in (await _requests_of(uow.conn, users)).items():
+        old = before.get(request_id)
+        if old is not None and old["conflicting_shifts"] != request["conflicting_shifts"]:
+            _emit(uow, "updated", request)

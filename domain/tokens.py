@@ -155,10 +155,12 @@ async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:
     uow.revoke(user_id)
 
 
-async def delete_dead_tokens(uow: UnitOfWork, *, revoked_before: datetime) -> None:
-    """Retention: drop expired tokens and tokens revoked before a cut-off."""
-    await uow.conn.execute(
-        auth_tokens.delete().where(
-            sa.or_(auth_tokens.c.expires_at <= uow.now, auth_tokens.c.revoked_at < revoked_before)
-        )
+async def delete_expired_tokens(uow: UnitOfWork) -> int:
+    """Retention: drop expired tokens; return how many.
+
+    A revoked token stays recorded until it expires, or it would validate again.
+    """
+    gone = await uow.conn.fetch_all(
+        auth_tokens.delete().where(auth_tokens.c.expires_at < uow.now).returning(auth_tokens.c.jti)
     )
+    return len(gone)

@@ -6,23 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.actors import Actor
+from domain.topics import OWNER_ONLY_TOPICS, TOPICS
 from realtime.wire import HubEvent
 
-TOPICS = frozenset(
-    {
-        "incident-tickets",
-        "service-tickets",
-        "shifts",
-        "time-off-requests",
-        "time-entries",
-        "scheduled-events",
-        "facilities",
-        "locations",
-        "profiles",
-        "notifications",
-    }
-)
-OWNER_ONLY_TOPICS = frozenset({"notifications"})
+__all__ = ["OWNER_ONLY_TOPICS", "TOPICS", "EventFilter", "can_receive"]
+
 MAX_FILTER_KEYS = 16
 MAX_FILTER_VALUES = 256
 

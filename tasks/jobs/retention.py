@@ -1,38 +1,32 @@
-"""Job: delete old events, expired sessions and tokens, and stale login failures."""
+"""Job: delete old events, expired sessions and tokens, and stale login failures.
+
+Each rule and its cut-off lives beside its domain; the job only runs them.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from bms.settings import Settings
 from db.store import Store
-from db.tables import auth_tokens, login_failures, sessions
-from realtime.retention import delete_old_events
+from domain.event_retention import delete_old_events
+from domain.sessions import delete_expired_sessions
+from domain.throttle import delete_old_failures
+from domain.tokens import delete_expired_tokens
 
 
 async def run(store: Store, settings: Settings) -> dict[str, Any]:
-    now = store.clock()
-    counts: dict[str, Any] = {}
-    counts["events"] = await delete_old_events(
-        store, now=now, retention_days=settings.event_retention_days
-    )
-    async with store.connection() as conn:
-        session_cutoff = now - timedelta(days=settings.session_retention_days)
-        gone = await conn.fetch_all(
-            sessions.delete().where(sessions.c.expires_at < session_cutoff).returning(sessions.c.id)
+    counts: dict[str, Any] = {
+        "events": await delete_old_events(
+            store, now=store.clock(), retention_days=settings.event_retention_days
         )
-        counts["sessions"] = len(gone)
-        # A revoked token must stay recorded until it expires, or it would validate again.
-        gone = await conn.fetch_all(
-            auth_tokens.delete().where(auth_tokens.c.expires_at < now).returning(auth_tokens.c.jti)
+    }
+    async with store.unit_of_work(actor_id=None) as uow:
+        counts["sessions"] = await delete_expired_sessions(
+            uow, kept_days=settings.session_retention_days
         )
-        counts["auth_tokens"] = len(gone)
-        failures_cutoff = now - timedelta(seconds=settings.login_window_secs * 2)
-        gone = await conn.fetch_all(
-            login_failures.delete()
-            .where(login_failures.c.at < failures_cutoff)
-            .returning(login_failures.c.id)
+        counts["auth_tokens"] = await delete_expired_tokens(uow)
+        counts["login_failures"] = await delete_old_failures(
+            uow, window_secs=settings.login_window_secs
         )
-        counts["login_failures"] = len(gone)
     return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import sqlalchemy as sa
 
 from db.tables import events
@@ -209,3 +210,36 @@ async def test_filters_ordering_and_delete(login) -> None:
     assert (await manager.delete(url)).status_code == 403
     assert (await admin.delete(url)).status_code == 204
     assert (await manager.get(url)).status_code == 404
+
+
+async def test_shift_writes_emit_time_off_updates_when_conflicts_change(login, store) -> None:
+    """Live clients learn that a request's conflicting shifts changed (create, move, delete)."""
+    manager = await login("manager")
+    operator = await login("operator")
+    user_id = operator.user["user"]
+    london = await make_facility(manager)
+    request = await make_time_off(operator, start_date="2026-12-01", end_date="2026-12-01")
+    unrelated = await make_time_off(operator, start_date="2026-12-20", end_date="2026-12-20")
+
+    async def updates() -> list[list[int]]:
+        async with store.connection() as conn:
+            rows = await conn.fetch_all(
+                sa.select(events.c.object_id, events.c.data)
+                .where(events.c.topic == "time-off-requests", events.c.action == "updated")
+                .order_by(events.c.id)
+            )
+        assert all(row["object_id"] == request["id"] for row in rows), "only the one affected"
+        return [orjson.loads(row["data"])["conflicting_shifts"] for row in rows]
+
+    shift = await make_shift(manager, user=user_id, facility=london["id"])
+    assert await updates() == [[shift["id"]]]
+    moved = await manager.patch(
+        f"/api/shifts/{shift['id']}/",
+        json={"start": "2026-12-02T08:00:00Z", "end": "2026-12-02T16:00:00Z"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert await updates() == [[shift["id"]], []]
+    await manager.patch(f"/api/shifts/{shift['id']}/", json={"position": "Other"})
+    assert await updates() == [[shift["id"]], []]  # no change in conflicts, no event
+    shown = (await operator.get(f"/api/time-off-requests/{unrelated['id']}/")).json()
+    assert shown["conflicting_shifts"] == []

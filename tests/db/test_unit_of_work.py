@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from db.effects import QueuedTask, Revocation
+from db.errors import ConstraintViolated
 from db.tables import events, history, locations
 from db.uow import CommittedEvent
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, from_constraint
 
 
 async def _count(store, table) -> int:
@@ -47,15 +48,18 @@ async def test_error_rolls_back_everything(store) -> None:
     assert [await _count(store, t) for t in (locations, history, events)] == [0, 0, 0]
 
 
-async def test_integrity_error_becomes_validation_error_and_rolls_back(store) -> None:
+async def test_integrity_error_names_the_constraint_and_rolls_back(store) -> None:
     async with store.unit_of_work(actor_id=None) as uow:
         await _insert_location(uow, "A")
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ConstraintViolated) as caught:
         async with store.unit_of_work(actor_id=None) as uow:
             await _insert_location(uow, "B")
             await _insert_location(uow, "A")
-    assert "name" in caught.value.errors or "code" in caught.value.errors
+    assert caught.value.kind == "unique" and caught.value.columns in (("name",), ("code",))
     assert await _count(store, locations) == 1
+    error = from_constraint(caught.value)  # the domain words it for the client
+    assert isinstance(error, ValidationFailed)
+    assert "name" in error.errors or "code" in error.errors
 
 
 async def test_committed_effects_leave_through_the_sink(store) -> None:

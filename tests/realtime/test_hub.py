@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from bms.settings import Settings
 from db.tables import events
 from domain.actors import Role
+from domain.event_retention import delete_old_events
 from realtime import redis_backend
 from realtime.connection import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED
 from realtime.hub import Hub
 from realtime.publisher import relay_once
-from realtime.retention import delete_old_events
 from realtime.service import publish_revocation
 from realtime.visibility import EventFilter
 from tests.realtime.helpers import FakeSocket, actor, emit, started

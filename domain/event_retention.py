@@ -1,4 +1,4 @@
-"""Event retention: history older than the configured days is deleted (clients then resync)."""
+"""Event retention: events older than the configured days are deleted (clients then resync)."""
 
 from __future__ import annotations
 
