@@ -31,7 +31,7 @@ def path_id(request: Request, name: str = "id") -> int:
     if isinstance(raw, int):
         return raw
     try:
-        return int(raw)
+        return int(str(raw))
     except (TypeError, ValueError):
         raise NotFound() from None
 

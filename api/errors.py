@@ -38,7 +38,7 @@ _HTTP_DETAILS = {
 def status_for(error: errors.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in _STATUS:
-            return _STATUS[cls]  # type: ignore[index]
+            return _STATUS[cls]
     return 400
 
 

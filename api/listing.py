@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 from weakref import WeakKeyDictionary
 
@@ -182,7 +182,7 @@ class ListSpec:
         self, shape: Hashable, values: Mapping[str, Any] | None = None
     ) -> list[sa.ColumnElement[bool]]:
         """WHERE clauses of a shape: bound to `values`, or placeholders bound per execution."""
-        present, searched, _ = shape  # type: ignore[misc]
+        present, searched, _ = cast(tuple[tuple[tuple[str, bool], ...], bool, Any], shape)
         by_name = {spec.name: spec for spec in self.filters}
 
         def param(name: str, **options: Any) -> sa.BindParameter[Any]:
@@ -200,7 +200,7 @@ class ListSpec:
         return clauses
 
     def shaped_order_by(self, shape: Hashable) -> list[sa.ColumnElement[Any]]:
-        return self._order_terms(shape[2])  # type: ignore[index]
+        return self._order_terms(shape[2])  # type: ignore[index]  # shapes are our tuples
 
 
 def page_numbers(params: QueryParams) -> tuple[int, int]:
@@ -363,7 +363,7 @@ async def paginate(
         "count": count,
         "next": _page_url(url, params, page + 1 if page < last_page else None),
         "previous": _page_url(url, params, page - 1 if page > 1 else None),
-        "results": [serialize(row) for row in rows],
+        "results": [serialize(row) for row in rows],  # type: ignore[arg-type]  # Records read like mappings
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -19,7 +20,7 @@ class JSONResponse(Response):
 
 
 def error_response(
-    detail: str, status_code: int, *, headers: dict[str, str] | None = None, **extra: Any
+    detail: str, status_code: int, *, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     """The one JSON error body, `{"detail": ...}` in DRF's shape (also an ASGI app, so
     middleware answers with `await error_response(...)(scope, receive, send)`)."""
@@ -27,7 +28,7 @@ def error_response(
 
 
 async def send_error(
-    send: Send, detail: str, status_code: int, *, headers: dict[str, str] | None = None
+    send: Send, detail: str, status_code: int, *, headers: Mapping[str, str] | None = None
 ) -> None:
     """Answer from ASGI middleware, before any route ran, with the same error body."""
     response = error_response(detail, status_code, headers=headers)

@@ -167,7 +167,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise SettingsError with a readable message."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

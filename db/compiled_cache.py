@@ -116,17 +116,18 @@ class StatementCache:
         if entry is None:
             entry = self._compile(query, key)
             self._entries[key.key] = entry
-        if entry is _UNCACHEABLE:
+        if not isinstance(entry, CachedStatement):  # _UNCACHEABLE
             return None
         return entry, key.bindparams, values
 
     def _compile(self, query: ClauseElement, key: Any) -> CachedStatement | object:
-        compiled = query.compile(dialect=self.dialect, cache_key=key)
+        # SQLCompiler's private attributes below are this module's reason to exist.
+        compiled: Any = query.compile(dialect=self.dialect, cache_key=key)
         if compiled.post_compile_params or compiled.literal_execute_params:
             return _UNCACHEABLE
         sql, names = self._finish(compiled)
         processors = compiled._bind_processors
-        result_columns = compiled._result_columns
+        result_columns = compiled._result_columns or []
         column_maps = create_column_maps(result_columns)
         column_names = [name for name, *_ in result_columns]
         processors_out = [
@@ -175,7 +176,7 @@ def _may_see_scalars(datatype: Any) -> bool:
     return not isinstance(getattr(datatype, "impl_instance", datatype), _TEMPORAL)
 
 
-class _Record(dict):
+class _Record(dict[str, Any]):
     """A PostgreSQL row as a dict of column name → value, built and read at C speed.
 
     Values are those `databases`' Record returns (on PostgreSQL it converts int/str/float
@@ -217,7 +218,7 @@ class _Record(dict):
         return self._row.values()
 
 
-def _record(row: Any, statement: CachedStatement, dialect: Dialect) -> Record:
+def _record(row: Any, statement: CachedStatement, dialect: Dialect) -> Record | _Record:
     """A `_Record`, or `databases`' own for rows its columns do not describe (plain text SQL)."""
     if len(statement.names) == len(row):
         return _Record(row, statement, dialect)
@@ -231,14 +232,14 @@ class CachingPostgresConnection(PostgresConnection):
         super().__init__(database, dialect)
         self._statements = database.statements
 
-    def _compile(self, query: Any) -> tuple[str, list, Any]:
+    def _compile(self, query: Any) -> tuple[str, list[Any], Any]:
         found = self._statements.lookup(query)
         if found is None:
             return super()._compile(_plain(query))
         statement, extracted, values = found
         return statement.sql, statement.bind(extracted, values), statement.result_columns
 
-    async def fetch_all(self, query: Any) -> list[Record]:
+    async def fetch_all(self, query: Any) -> list[Any]:  # `Record`s read like the parent's
         found = self._statements.lookup(query)
         if found is None:
             return await super().fetch_all(_plain(query))
@@ -248,7 +249,7 @@ class CachingPostgresConnection(PostgresConnection):
         dialect = self._dialect
         return [_record(row, statement, dialect) for row in rows]
 
-    async def fetch_one(self, query: Any) -> Record | None:
+    async def fetch_one(self, query: Any) -> Any:  # a `Record` or None, like the parent
         found = self._statements.lookup(query)
         if found is None:
             return await super().fetch_one(_plain(query))
@@ -274,13 +275,13 @@ class CachingSQLiteConnection(SQLiteConnection):
         super().__init__(pool, dialect)
         self._statements = statements
 
-    def _compile(self, query: Any) -> tuple[str, list, Any, CompilationContext]:
+    def _compile(self, query: Any) -> Any:  # the parent's tuple plus its CompilationContext
         found = self._statements.lookup(query)
         if found is None:
             return super()._compile(_plain(query))
         statement, extracted, values = found
         compiled = statement.compiled
-        context = self._dialect.execution_ctx_cls()
+        context: Any = self._dialect.execution_ctx_cls()
         context.dialect = self._dialect
         context.result_column_struct = (
             compiled._result_columns,

@@ -16,7 +16,7 @@ def priority_rank(column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
     expression index only for the very expression it was built on, constants included (and
     a bound rank in THEN would be typed like the column: text).
     """
-    whens = [
+    whens: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = [
         (column == sa.literal_column(f"'{name}'"), sa.literal_column(str(rank)))
         for rank, name in enumerate(PRIORITIES)
     ]

@@ -57,7 +57,7 @@ class Store:
         self.pool_max = pool_max
         # First come, first served for pooled connections (see `connection`).
         self._gate: asyncio.Semaphore | None = None
-        self._holder: ContextVar[asyncio.Task | None] = ContextVar(f"bms_store_{id(self)}")
+        self._holder: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_store_{id(self)}")
         self.sink = sink if sink is not None else EffectSink()
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from db.priorities import priority_rank
@@ -18,7 +20,7 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _timestamps() -> list[sa.Column]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -27,7 +29,7 @@ def _timestamps() -> list[sa.Column]:
 
 def _fk(
     column: str, target: str, *, nullable: bool = True, ondelete: str = "RESTRICT"
-) -> sa.Column:
+) -> sa.Column[Any]:
     return sa.Column(
         column, sa.Integer, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
     )

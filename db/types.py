@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import sqlalchemy as sa
+from databases.interfaces import Record
 from sqlalchemy.engine import Dialect
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -34,9 +36,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 class JSONText(sa.TypeDecorator[Any]):
@@ -59,3 +60,7 @@ class JSONText(sa.TypeDecorator[Any]):
 
 
 BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# A fetched row: `databases` hands out Records (read by column name like a mapping).
+Row: TypeAlias = Mapping[str, Any] | Record

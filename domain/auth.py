@@ -44,7 +44,8 @@ async def authenticate(
         )
         row = await get_user_row(conn, username=credentials.username)
     password_hash = row["password_hash"] if row else None
-    if not verify_password(password_hash, credentials.password) or not row["is_active"]:
+    valid = verify_password(password_hash, credentials.password)  # hashes even without a user
+    if row is None or not valid or not row["is_active"]:
         async with store.unit_of_work(actor_id=None) as uow:
             await record_login_failure(uow, username=credentials.username, client_ip=client_ip)
         if for_token:
@@ -55,4 +56,5 @@ async def authenticate(
         if needs_rehash(row["password_hash"]):
             values["password_hash"] = hash_password(credentials.password)
         await uow.conn.execute(users.update().where(users.c.id == row["id"]).values(**values))
-    return row["id"]
+    user_id: int = row["id"]
+    return user_id

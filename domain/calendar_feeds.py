@@ -23,6 +23,7 @@ from db.tables import (
     shifts,
     users,
 )
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
@@ -47,7 +48,7 @@ def feed_path(token: str) -> str:
     return f"/api/calendar/{token}.ics"
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "facility": row["facility_id"],
@@ -116,7 +117,7 @@ async def revoke_feed(
         raise NotFound()
 
 
-async def _resolve(conn: Connection, token: str) -> Mapping[str, Any] | None:
+async def _resolve(conn: Connection, token: str) -> Row | None:
     """The live feed for a token, if its owner is still active (and a manager, for facilities)."""
     row = await conn.fetch_one(
         sa.select(calendar_feeds, users.c.role, users.c.is_active)
@@ -136,7 +137,7 @@ def _local(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz))
 
 
-def _shift_component(row: Mapping[str, Any], *, with_user: bool) -> icalendar.Event:
+def _shift_component(row: Row, *, with_user: bool) -> icalendar.Event:
     event = icalendar.Event()
     tz = row["timezone"] or "UTC"
     title = row["position"] or "Shift"
@@ -155,7 +156,7 @@ def _shift_component(row: Mapping[str, Any], *, with_user: bool) -> icalendar.Ev
     return event
 
 
-def _event_component(row: Mapping[str, Any]) -> icalendar.Event:
+def _event_component(row: Row) -> icalendar.Event:
     event = icalendar.Event()
     tz = row["timezone"] or "UTC"
     event.add("uid", f"event-{row['id']}@bms")
@@ -229,4 +230,5 @@ async def render_feed(conn: Connection, *, token: str, now: datetime) -> bytes |
         calendar.add_component(_event_component(row))
     calendar.add_missing_timezones(first_date=(lo - timedelta(days=366)).date(),
                                    last_date=(hi + timedelta(days=366)).date())  # fmt: skip
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()
+    return ical

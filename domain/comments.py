@@ -10,6 +10,7 @@ from databases.core import Connection
 from pydantic import Field
 
 from db.tables import incident_tickets, service_tickets, ticket_comments
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
@@ -27,7 +28,7 @@ class CommentIn(Schema):
     body: str = Field(min_length=1, max_length=BODY_MAX_CHARS)
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "author": row["author_id"],

@@ -49,6 +49,7 @@ async def claim_email(
             return None
         # RETURNING rows skip the column types' result processing: read the row back.
         row = await conn.fetch_one(sa.select(emails).where(emails.c.id == email_id))
+    assert row is not None  # claimed in this very transaction
     m = row
     return ClaimedEmail(
         m["id"], m["to"], m["subject"], m["body"], m["attempts"], m["idempotency_key"]

@@ -15,6 +15,7 @@ from databases.core import Connection
 from pydantic import Field, field_validator
 
 from db.tables import emails
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.schemas import Schema, validate
@@ -59,7 +60,7 @@ class EmailIn(Schema):
         return subject
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "to": row["to"],

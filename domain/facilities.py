@@ -10,6 +10,7 @@ from databases.core import Connection
 from pydantic import Field
 
 from db.tables import facilities, locations
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
@@ -34,7 +35,7 @@ class FacilityIn(Schema):
     description: str = ""
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from db.tables import history
+from db.types import Row
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "actor": row["actor_id"],

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, Field
 
 from db.compiled_cache import bound
 from db.tables import incident_tickets, incident_types
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
@@ -61,7 +62,7 @@ class IncidentTicketIn(Schema):
     resolution: str = ""
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "number": row["number"],
@@ -147,9 +148,10 @@ def _require_resolution(values: Mapping[str, Any], *, entering: bool) -> None:
 
 
 async def _type_default_priority(conn: Connection, type_id: int) -> str:
-    return await conn.fetch_val(
+    priority: str = await conn.fetch_val(
         sa.select(incident_types.c.default_priority).where(incident_types.c.id == type_id)
     )
+    return priority
 
 
 async def _check_references(conn: Connection, values: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ from databases.core import Connection
 from pydantic import Field, field_validator
 
 from db.tables import incident_types
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
@@ -37,7 +38,7 @@ class IncidentTypeIn(Schema):
         return value.lower()  # one spelling, so ETags and filters agree
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],

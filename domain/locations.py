@@ -12,6 +12,7 @@ from databases.core import Connection
 from pydantic import Field, field_validator
 
 from db.tables import locations
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
@@ -51,7 +52,7 @@ class LocationIn(Schema):
         return value
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],

@@ -10,6 +10,7 @@ from databases.core import Connection
 from pydantic import StrictBool
 
 from db.tables import notifications, profiles, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor
 from domain.emails import queue_email
@@ -25,7 +26,7 @@ class NotificationPatch(Schema):
     read: StrictBool
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -59,7 +60,8 @@ async def _email_address(conn: Connection, user_id: int) -> str | None:
     )
     if row is None or not row[0] or not row[1] or row[2] is False:
         return None
-    return row[0]
+    address: str = row[0]
+    return address
 
 
 async def manager_ids(conn: Connection) -> set[int]:

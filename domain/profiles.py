@@ -12,6 +12,7 @@ from databases.core import Connection
 from pydantic import Field, field_validator
 
 from db.tables import locations, profiles, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain import sessions, tokens
 from domain.actors import Actor, Role
@@ -91,7 +92,7 @@ class PasswordChange(Schema):
     current_password: str | None = Field(default=None, max_length=128)
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return serialize_profile(row)
 
 

@@ -43,7 +43,7 @@ def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
         raise _invalid(f"Not a valid RRULE: {exc}") from None
     if not isinstance(rule, rrule):
         raise _invalid("Give a single RRULE.")
-    if rule._freq > _FINEST_FREQ:  # dateutil numbers YEARLY=0 ... SECONDLY=6
+    if rule._freq > _FINEST_FREQ:  # type: ignore[attr-defined]  # dateutil has no public getter; YEARLY=0 ... SECONDLY=6
         raise _invalid("Recurrences more frequent than daily are not supported.")
     try:
         first = next(iter(rule), None)
@@ -58,20 +58,22 @@ async def facility_timezone(conn: Connection, *, facility_id: int | None) -> str
     """The IANA zone of a facility's location (None when there is no such facility)."""
     if facility_id is None:
         return None
-    return await conn.fetch_val(
+    zone: str | None = await conn.fetch_val(
         sa.select(locations.c.timezone)
         .select_from(facilities.join(locations, locations.c.id == facilities.c.location_id))
         .where(facilities.c.id == facility_id)
     )
+    return zone
 
 
 async def user_timezone(conn: Connection, *, user_id: int) -> str | None:
     """The IANA zone of a user's profile location, if set."""
-    return await conn.fetch_val(
+    zone: str | None = await conn.fetch_val(
         sa.select(locations.c.timezone)
         .select_from(profiles.join(locations, locations.c.id == profiles.c.location_id))
         .where(profiles.c.user_id == user_id)
     )
+    return zone
 
 
 async def create_series(
@@ -86,7 +88,7 @@ async def create_series(
     created_by: int | None,
 ) -> int:
     """Insert the `series` row the recurring job materializes; return its id."""
-    return await uow.conn.execute(
+    series_id: int = await uow.conn.execute(
         series.insert().values(
             kind=kind,
             rrule=rrule_text,
@@ -100,3 +102,4 @@ async def create_series(
             updated_at=uow.now,
         )
     )
+    return series_id

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field
 
 from db.aggregates import joined_text, split_ids
 from db.tables import facilities, scheduled_event_attendees, scheduled_events, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
@@ -55,7 +56,7 @@ def attendee_ids() -> sa.ScalarSelect[Any]:
     )
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "title": row["title"],

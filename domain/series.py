@@ -16,6 +16,7 @@ from dateutil.rrule import rruleset, rrulestr
 
 from db.store import Store
 from db.tables import scheduled_event_attendees, scheduled_events, series, shifts
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.notifications import manager_ids, notify, notify_many
 from domain.scheduled_events import TOPIC as EVENTS_TOPIC
@@ -88,6 +89,7 @@ def build_rule(text: str, *, dtstart: datetime, timezone: str) -> rruleset:
         raise ValueError("no RRULE")
     rule_set = rruleset()
     for rule in rules:
+        # rrulestr returns rrule | rruleset; single RRULE lines were checked by parse_rrule.
         rule_set.rrule(rrulestr(rule, dtstart=local_start))  # type: ignore[arg-type]
     for moment in exdates:
         rule_set.exdate(moment)
@@ -126,9 +128,7 @@ async def _existing_starts(conn: Connection, table: sa.Table, series_id: int) ->
     return {row[0] for row in rows}
 
 
-async def _add_shift(
-    uow: UnitOfWork, s: Mapping[str, Any], start: datetime, report: SeriesReport
-) -> None:
+async def _add_shift(uow: UnitOfWork, s: Row, start: datetime, report: SeriesReport) -> None:
     tpl = s["template"] or {}
     end = start + timedelta(seconds=s["duration_secs"])
     user_id = _tpl(tpl, "user_id", "user")
@@ -156,9 +156,7 @@ async def _add_shift(
     uow.emit(SHIFTS_TOPIC, "created", object_id=shift_id, data=data or {"id": shift_id})
 
 
-async def _add_event(
-    uow: UnitOfWork, s: Mapping[str, Any], start: datetime, report: SeriesReport
-) -> None:
+async def _add_event(uow: UnitOfWork, s: Row, start: datetime, report: SeriesReport) -> None:
     tpl = s["template"] or {}
     values = {
         "title": _tpl(tpl, "title", default=""),
@@ -184,7 +182,7 @@ async def _add_event(
     uow.emit(EVENTS_TOPIC, "created", object_id=event_id, data=data or {"id": event_id})
 
 
-async def _report_skipped(uow: UnitOfWork, s: Mapping[str, Any], skipped: list[datetime]) -> None:
+async def _report_skipped(uow: UnitOfWork, s: Row, skipped: list[datetime]) -> None:
     when = ", ".join(moment.strftime("%Y-%m-%d %H:%M UTC") for moment in skipped[:20])
     more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
     user_id = _tpl(s["template"] or {}, "user_id", "user")
@@ -198,7 +196,7 @@ async def _report_skipped(uow: UnitOfWork, s: Mapping[str, Any], skipped: list[d
     )
 
 
-async def _tell_user(uow: UnitOfWork, s: Mapping[str, Any], count: int) -> None:
+async def _tell_user(uow: UnitOfWork, s: Row, count: int) -> None:
     """One summary per pass, not one notification (and email) per occurrence."""
     await notify(
         uow,

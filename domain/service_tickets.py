@@ -11,6 +11,7 @@ from databases.core import Connection
 from pydantic import Field
 
 from db.tables import service_tickets
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
@@ -57,7 +58,7 @@ class ServiceTicketIn(Schema):
     due_date: date | None = None
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "number": row["number"],

@@ -11,6 +11,7 @@ from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
 from db.tables import facilities, shifts, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -49,7 +50,7 @@ class ShiftIn(Schema):
     notes: str = ""
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user": row["user_id"],
@@ -102,7 +103,7 @@ async def find_overlap(
     start: datetime,
     end: datetime,
     exclude_id: int | None = None,
-) -> Mapping[str, Any] | None:
+) -> Row | None:
     """The first non-cancelled shift of `user_id` overlapping [start, end): id, start, end.
 
     The one overlap rule, for shifts written through the API and materialized by series.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from databases.core import Connection
@@ -21,7 +22,7 @@ class LoginLimits:
 
 
 async def _oldest_if_over(
-    conn: Connection, column: sa.Column, value: str, *, since: datetime, limit: int
+    conn: Connection, column: sa.Column[Any], value: str, *, since: datetime, limit: int
 ) -> datetime | None:
     row = await conn.fetch_one(
         sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(

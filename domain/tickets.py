@@ -9,7 +9,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from databases.core import Connection
 
-from db.priorities import PRIORITIES, priority_rank  # noqa: F401  (in db/: an index uses it)
+from db.priorities import PRIORITIES as PRIORITIES  # re-exported: in db/, an index uses it
+from db.priorities import priority_rank as priority_rank
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role

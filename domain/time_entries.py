@@ -12,6 +12,7 @@ from databases.core import Connection
 from pydantic import AwareDatetime
 
 from db.tables import incident_tickets, service_tickets, shifts, time_entries, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
@@ -52,7 +53,7 @@ def duration_minutes(start: dt.datetime | None, end: dt.datetime | None) -> int 
     return int((end - start).total_seconds() // 60)
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user": row["user_id"],

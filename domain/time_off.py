@@ -13,6 +13,7 @@ from databases.core import Connection
 
 from db.aggregates import SEPARATOR, epoch_secs, joined_text
 from db.tables import facilities, locations, shifts, time_off_requests
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
@@ -91,7 +92,7 @@ def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) 
     return sorted(found)
 
 
-def serialize(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user": row["user_id"],

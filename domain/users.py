@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 
 from db.tables import profiles, users
+from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import ValidationFailed
@@ -44,7 +45,7 @@ def profile_query() -> sa.Select[Any]:
     )
 
 
-def serialize_profile(row: Mapping[str, Any]) -> dict[str, Any]:
+def serialize_profile(row: Row) -> dict[str, Any]:
     full_name = f"{row['first_name']} {row['last_name']}".strip()
     image = row["profile_image"]
     return {
@@ -92,7 +93,7 @@ async def get_profile(conn: Connection, *, profile_id: int) -> dict[str, Any] | 
     return serialize_profile(row) if row else None
 
 
-async def get_user_row(conn: Connection, *, username: str) -> Mapping[str, Any] | None:
+async def get_user_row(conn: Connection, *, username: str) -> Row | None:
     row = await conn.fetch_one(sa.select(users).where(users.c.username == username))
     return row if row else None
 

@@ -145,7 +145,9 @@ class Connection:
         """Write inline; if the transport is paused, the writer task finishes this write."""
         assert self._send is not None
         try:
-            self._inflight = eager.start(self._send({"type": "websocket.send", "text": frame}))
+            message = {"type": "websocket.send", "text": frame}
+            sending = self._send(message)  # uvicorn's send is a coroutine function (eager.py)
+            self._inflight = eager.start(sending)  # type: ignore[arg-type]  # typed Awaitable
         except Exception as exc:
             self._gone(exc)
             return

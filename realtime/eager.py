@@ -37,7 +37,7 @@ async def finish(started: Started) -> None:
                 try:
                     await awaited
                 except asyncio.CancelledError:
-                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]  # in a task
                         coro.close()
                         raise
                 except BaseException:  # noqa: S110 - the coroutine sees the outcome itself

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -49,7 +50,7 @@ def _since(message: dict[str, Any]) -> int | None:
     return since
 
 
-def _parse(raw: dict[str, Any]) -> dict[str, Any]:
+def _parse(raw: Mapping[str, Any]) -> dict[str, Any]:
     text = raw.get("text")
     if text is None:
         raise BadMessage("invalid_message", "send JSON text frames")
@@ -64,7 +65,7 @@ def _parse(raw: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-async def _handle(hub: Hub, conn: Connection, raw: dict[str, Any]) -> None:
+async def _handle(hub: Hub, conn: Connection, raw: Mapping[str, Any]) -> None:
     message = _parse(raw)
     kind = message["type"]
     if kind == "ping":

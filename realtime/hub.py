@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from broadcaster import Broadcast
 
+from db.effects import CommittedEvent
 from db.store import Store
-from db.uow import CommittedEvent
 from realtime import history, revalidate
 from realtime.connection import (
     CLOSE_GOING_AWAY,

@@ -12,9 +12,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from broadcaster import Broadcast
 
+from db.effects import CommittedEvent
 from db.store import Store
 from db.tables import events
-from db.uow import CommittedEvent
 from realtime.wire import encode
 
 logger = logging.getLogger("bms.realtime.publisher")

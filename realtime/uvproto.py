@@ -102,10 +102,11 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = Inbox()  # type: ignore[assignment]
-        self.writable = Flag()  # type: ignore[assignment]
+        # Duck-typed stand-ins for uvicorn's asyncio.Queue and asyncio.Event (see above).
+        self.queue = Inbox()  # type: ignore[assignment]  # same methods uvicorn calls
+        self.writable = Flag()  # type: ignore[assignment]  # same methods uvicorn calls
 
     def start_keepalive(self) -> None:
         """Runs once the handshake response is written: the request/response are done with."""
         super().start_keepalive()
-        self.request = self.response = None  # type: ignore[assignment]
+        self.request = self.response = None  # type: ignore[assignment]  # freed, never read again

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from db.uow import CommittedEvent
+from db.effects import CommittedEvent
 from realtime.fastsend import text_frame
 
 _UNPARSED: Any = object()

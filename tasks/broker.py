@@ -82,6 +82,7 @@ class StreamBroker(RedisStreamBroker):
             socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECS,
             health_check_interval=30,
         )
+        self._maxlen = maxlen  # the parent keeps it as `int | None`
         self.delayed_key = f"{namespace}:tasks:delayed"
         self.dead_key = f"{namespace}:tasks:dead"
         self.reclaim_every_secs = max(0.5, reclaim_idle_secs / 4)
@@ -122,7 +123,7 @@ class StreamBroker(RedisStreamBroker):
         now = time.time()
         next_due = float(
             await self.promote_script(
-                keys=[self.delayed_key, self.queue_name], args=[now, self.maxlen], client=conn
+                keys=[self.delayed_key, self.queue_name], args=[now, self._maxlen], client=conn
             )
         )
         if next_due < 0:
@@ -161,7 +162,7 @@ class StreamBroker(RedisStreamBroker):
             self.queue_name, self.consumer_group_name, messages[0][0], messages[-1][0],
             len(messages), consumername=self.consumer_name,
         )  # fmt: skip
-        deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
         alive = []
         for mid, fields in messages:
             if deliveries.get(mid, 0) <= MAX_DELIVERIES:
@@ -173,7 +174,7 @@ class StreamBroker(RedisStreamBroker):
         return alive
 
     async def _read(self, conn: Redis, block_ms: int) -> list[AckableMessage]:
-        fetched = await conn.xreadgroup(
+        fetched: Any = await conn.xreadgroup(  # RESP2: [(stream, [(id, fields), ...])]
             self.consumer_group_name,
             self.consumer_name,
             {self.queue_name: ">"},
@@ -186,7 +187,7 @@ class StreamBroker(RedisStreamBroker):
             for mid, fields in messages
         ]
 
-    async def listen(self) -> AsyncGenerator[AckableMessage, None]:  # type: ignore[override]
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """Read new messages, promote due retries and reclaim orphans; survive Redis restarts."""
         failures = 0
         last_reclaim = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,11 @@ class TaskRuntime:
     store: Store
     broker: AsyncBroker = field(init=False)
     backend: Backend = field(init=False)
-    send_email: AsyncTaskiqDecoratedTask[[int], str] = field(init=False)
-    run_job: AsyncTaskiqDecoratedTask[[str], dict[str, Any]] = field(init=False)
-    noop: AsyncTaskiqDecoratedTask[[], None] = field(init=False)
+    send_email: AsyncTaskiqDecoratedTask[[int], Coroutine[Any, Any, str]] = field(init=False)
+    run_job: AsyncTaskiqDecoratedTask[[str], Coroutine[Any, Any, dict[str, Any]]] = field(
+        init=False
+    )
+    noop: AsyncTaskiqDecoratedTask[[], Coroutine[Any, Any, None]] = field(init=False)
     # Enqueues still in flight: the request that committed does not wait for Redis.
     _in_flight: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 

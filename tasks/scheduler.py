@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -107,7 +108,7 @@ class Scheduler:
         )
         self.is_leader = False
 
-    def _insert(self) -> sa.Insert:
+    def _insert(self) -> Any:  # the dialect's Insert (both have on_conflict_do_nothing)
         return pg_insert(job_runs) if self.store.is_postgres else sqlite_insert(job_runs)
 
     async def _claim(self, job: Job, now: datetime) -> datetime | None:

@@ -110,6 +110,7 @@ class DocumentBuilder:
         """Register a pydantic model (and its nested definitions); return a $ref to it."""
         name = name or model.__name__
         if name not in self.schemas:
+            # pydantic types `mode` as a Literal; ours is a plain str of the same values.
             schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
             for def_name, definition in schema.pop("$defs", {}).items():
                 self.schemas.setdefault(def_name, definition)
@@ -131,7 +132,7 @@ class DocumentBuilder:
         create_model_ = doc.create or doc.input
         if doc.create_only:
             extra = {key: (kind, None) for key, kind in doc.create_only.items()}
-            create_model_ = create_model(  # type: ignore[call-overload]
+            create_model_ = create_model(  # type: ignore[call-overload]  # fields built at runtime
                 f"{out_name}Create", __base__=create_model_, **extra
             )
         create = self.model(create_model_)
@@ -164,7 +165,7 @@ class DocumentBuilder:
         read_only = {**doc.read_only, "created_at": datetime, "updated_at": datetime}
         for field_name, kind in read_only.items():
             fields[field_name] = (kind, ...)
-        output = create_model(name, **fields)  # type: ignore[call-overload]
+        output = create_model(name, **fields)
         self.model(output, name=name, mode="serialization")
         properties = self.schemas[name]["properties"]
         for field_name in {*_ALWAYS_READ_ONLY, *doc.read_only}:

@@ -17,6 +17,7 @@ from api.crud import ResourceRoute
 from api.openapi.generator import openapi_path, route_methods, served_routes
 from api.openapi.operations import OPERATIONS
 from domain.incident_tickets import STATUSES, IncidentTicketIn
+from realtime.endpoint import WS_PATH, RealtimeShortcut
 from tests.builders.facilities import make_facility
 from tests.builders.tickets import make_incident, make_incident_type
 
@@ -88,6 +89,9 @@ async def test_every_hand_written_entry_documents_a_served_route(app) -> None:
         for raw, route in served_routes(app.routes)
         for method in route_methods(route)
     }
+    # /ws/ is answered by the RealtimeShortcut middleware, before any route is matched.
+    assert any(middleware.cls is RealtimeShortcut for middleware in app.user_middleware)
+    served.add((WS_PATH, "GET"))
     for path, method in OPERATIONS:
         assert any(
             verb == method and fnmatchcase(served_path, path) for served_path, verb in served

@@ -8,10 +8,9 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from db.effects import QueuedTask, Revocation
+from db.effects import CommittedEvent, QueuedTask, Revocation
 from db.errors import ConstraintViolated
 from db.tables import events, history, locations
-from db.uow import CommittedEvent
 from domain.errors import ValidationFailed, from_constraint
 
 
