@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from api.context import get_store
 from api.responses import JSONResponse
+from db.redis_options import redis_options
 
 READY_TIMEOUT_SECS = 2.0
 
@@ -76,6 +77,7 @@ async def redis_health(app: Starlette) -> AsyncIterator[None]:
         app.state.settings.redis_url,
         socket_timeout=READY_TIMEOUT_SECS,
         socket_connect_timeout=READY_TIMEOUT_SECS,
+        **redis_options(retries=1),  # a connection gone stale in a Redis restart is not "down"
     )
     app.state.redis_ping = client.ping
     try:

@@ -11,8 +11,10 @@ from broadcaster import BroadcastBackend, Event
 from redis import asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from db.redis_options import redis_options
 
 logger = logging.getLogger("bms.realtime.redis")
 
@@ -60,10 +62,11 @@ class RedisPubSubBackend(BroadcastBackend):
             self._url, decode_responses=True, socket_timeout=None, socket_connect_timeout=5,
             health_check_interval=0, retry=Retry(NoBackoff(), 0),
         )  # fmt: skip
-        # Publishing must fail fast when Redis is down: callers (the relay) retry later.
+        # Publishing must fail fast when Redis is down: callers (the relay) retry later. One
+        # retry still takes a fresh connection when Redis restarted under a pooled one.
         self._pub_client = aioredis.Redis.from_url(
             self._url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+            **redis_options(retries=1),
         )  # fmt: skip
         self._reader = asyncio.create_task(self._run(), name="bms-redis-pubsub-reader")
         if not await self.wait_ready(_SUBSCRIBE_CONFIRM_SECS):

@@ -25,6 +25,7 @@ from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from bms.settings import Settings
+from db.redis_options import redis_options
 from tasks.redis_batch import CommandBatcher
 
 log = structlog.get_logger("bms.tasks")
@@ -80,7 +81,7 @@ class StreamBroker(RedisStreamBroker):
             xread_count=100,
             socket_timeout=SOCKET_TIMEOUT_SECS,
             socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECS,
-            health_check_interval=30,
+            **redis_options(),
         )
         self._maxlen = maxlen  # the parent keeps it as `int | None`
         self.delayed_key = f"{namespace}:tasks:delayed"
@@ -247,6 +248,7 @@ class ResultBackend(RedisAsyncResultBackend[Any]):
             prefix_str=prefix,
             serializer=ORJSONSerializer(),
             socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECS,
+            **redis_options(),
         )
         self.client = Redis(connection_pool=self.redis_pool)
         self.batch = CommandBatcher(self.client)
