@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from api.auth import routes as auth
 from api.openapi import routes as openapi
 from api.resources import (
+    api_keys,
     calendar,
     emails,
     facilities,
@@ -25,6 +26,7 @@ from api.resources import (
 ROUTES: list[BaseRoute] = [
     *auth.routes,
     *openapi.routes,
+    *api_keys.routes,
     *incident_types.routes,
     *incident_tickets.routes,
     *service_tickets.routes,

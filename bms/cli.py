@@ -205,6 +205,10 @@ def _add_subscribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topics", nargs="+", help="topics, e.g. incident-tickets shifts")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
     parser.add_argument("--token", help="bearer access token (else username/password prompt)")
+    parser.add_argument(
+        "--api-key",
+        help="API key (bms_…; default: $BMS_API_KEY): runs for days, no token to renew",
+    )
     parser.add_argument("--username")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
     parser.add_argument("--since", type=int, default=None, help="resume after this event id")

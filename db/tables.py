@@ -110,6 +110,25 @@ auth_tokens = sa.Table(
     sa.Index(None, "expires_at"),
 )
 
+# An API key's secret is shown once; only its SHA-256 is kept (it is long and random:
+# no slow hash needed). A key acts as its user; `scope` 'read' refuses unsafe methods.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("user_id", "users.id", nullable=False, ondelete="CASCADE"),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(10), nullable=False),
+    _fk("location_id", "locations.id", ondelete="CASCADE"),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    *_timestamps(),
+    sa.CheckConstraint("scope IN ('read','read-write')", name="scope"),
+    sa.Index(None, "user_id"),
+)
+
 login_failures = sa.Table(
     "login_failures",
     metadata,

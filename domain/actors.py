@@ -27,13 +27,15 @@ _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.MANAGER: 2, Role.ADMIN: 3}
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """An authenticated, active user; `via` tells session from bearer token."""
+    """An authenticated, active user; `via` tells session, bearer token and API key apart."""
 
     id: int
     username: str
     role: Role
-    via: str = "session"  # session | token | system
-    credential_id: str | None = None  # session key hash or token jti
+    via: str = "session"  # session | token | api_key | system
+    credential_id: str | None = None  # session key hash, token jti or API key hash
+    read_only: bool = False  # a `read` API key: unsafe methods are refused
+    location_id: int | None = None  # an API key restricted to one site
 
     @property
     def is_manager(self) -> bool:

@@ -11,13 +11,29 @@ from domain.origins import is_trusted_origin
 SESSION_COOKIE = "sessionid"
 
 
+BEARER_SUBPROTOCOL = "bearer."  # `bearer.<API key>`: how a browser sends a key
+
+
 def bearer_token(websocket: WebSocket) -> str | None:
-    """`Authorization: Bearer <token>`, else `?token=` (browsers cannot set headers)."""
+    """`Authorization: Bearer <token>`, else a `bearer.<key>` subprotocol, else `?token=`.
+
+    Browsers cannot set headers on a WebSocket; the subprotocol keeps a key out of the URL
+    (and so out of access logs). Only API keys fit a subprotocol token (JWTs contain dots).
+    """
     header = websocket.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    for protocol in websocket.scope.get("subprotocols", ()):
+        if protocol.startswith(BEARER_SUBPROTOCOL):
+            return protocol[len(BEARER_SUBPROTOCOL) :] or None
     return websocket.query_params.get("token") or None
+
+
+def accepted_subprotocol(websocket: WebSocket) -> str | None:
+    """Echo the `bms` subprotocol if offered (a browser refuses an answer it did not offer)."""
+    offered = websocket.scope.get("subprotocols", ())
+    return "bms" if "bms" in offered else None
 
 
 def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
@@ -36,14 +52,14 @@ async def authenticate(
     websocket: WebSocket, *, store: Store, secret_key: str, allowed_origins: list[str]
 ) -> Actor | None:
     """The acting user, or None (the handshake is then refused with 403)."""
+    from domain.bearer import actor_for_bearer
     from domain.sessions import actor_for_session_key
-    from domain.tokens import actor_for_access_token
 
     now = store.clock()
     token = bearer_token(websocket)
     if token is not None:
         async with store.connection() as conn:
-            return await actor_for_access_token(conn, token=token, secret_key=secret_key, now=now)
+            return await actor_for_bearer(conn, token=token, secret_key=secret_key, now=now)
     key = websocket.cookies.get(SESSION_COOKIE)
     if not key or not origin_allowed(websocket, allowed_origins):
         return None

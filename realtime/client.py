@@ -191,9 +191,13 @@ def run_subscribe(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bms subscribe: {exc}", file=sys.stderr)
         return 2
-    credentials = Credentials(
-        args.url, args.token or os.environ.get("BMS_TOKEN"), getattr(args, "username", None)
+    bearer = (
+        args.token
+        or getattr(args, "api_key", None)
+        or os.environ.get("BMS_TOKEN")
+        or os.environ.get("BMS_API_KEY")
     )
+    credentials = Credentials(args.url, bearer, getattr(args, "username", None))
 
     def note(text: str) -> None:
         print(f"bms subscribe: {text}", file=sys.stderr, flush=True)

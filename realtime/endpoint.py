@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from domain.actors import Actor
-from realtime.auth import authenticate
+from realtime.auth import accepted_subprotocol, authenticate
 from realtime.connection import Connection
 from realtime.hub import Hub
 from realtime.visibility import TOPICS, EventFilter
@@ -99,7 +99,7 @@ async def _authenticated(scope: Scope, receive: Receive, send: Send) -> tuple[Ac
     if actor is None or hub is None:
         await websocket.close()  # before accept: the server answers 403
         return None
-    await websocket.accept()
+    await websocket.accept(subprotocol=accepted_subprotocol(websocket))
     return actor, hub
 
 

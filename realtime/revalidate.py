@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from db.store import Store
 from db.tables import auth_tokens, sessions, users
 from domain.actors import Actor
+from domain.api_keys import live_key_hashes
 
 BATCH = 500
 Credential = tuple[str, str]  # (via, credential_id)
@@ -26,7 +27,7 @@ async def live_credentials(
 ) -> set[Credential]:
     """Which of these actors' credentials still stand (an expired access token still does:
     the socket was authenticated when it opened; revocation, logout and deactivation end it)."""
-    by_via: dict[str, set[str]] = {"session": set(), "token": set()}
+    by_via: dict[str, set[str]] = {"session": set(), "token": set(), "api_key": set()}
     for actor in actors:
         if actor.credential_id and actor.via in by_via:
             by_via[actor.via].add(actor.credential_id)
@@ -54,9 +55,11 @@ async def live_credentials(
                 )
             )
             live.update(("token", row[0]) for row in rows)
+        for chunk in _chunks(sorted(by_via["api_key"])):
+            live.update(("api_key", h) for h in await live_key_hashes(conn, chunk, now=now))
     return live
 
 
 def is_checked(actor: Actor) -> bool:
-    """Only session and token sockets carry a credential to re-check."""
-    return bool(actor.credential_id) and actor.via in ("session", "token")
+    """Only session, token and API key sockets carry a credential to re-check."""
+    return bool(actor.credential_id) and actor.via in ("session", "token", "api_key")

@@ -9,9 +9,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.responses import send_error
 from db.store import Store
+from domain.bearer import actor_for_bearer
 from domain.origins import is_trusted_origin
 from domain.sessions import SESSION_COOKIE, actor_for_session_key
-from domain.tokens import actor_for_access_token
 
 CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = b"x-csrftoken"
@@ -61,11 +61,14 @@ class AuthMiddleware:
                 )
                 return
             async with store.connection() as conn:
-                actor = await actor_for_access_token(
+                actor = await actor_for_bearer(
                     conn, token=token.strip(), secret_key=app_state.secret_key, now=now
                 )
             if actor is None:
                 await _forbidden(send, "Given token not valid for any token type", 401)
+                return
+            if actor.read_only and scope["method"] not in SAFE_METHODS:
+                await _forbidden(send, "This API key is read-only (scope: read).")
                 return
             state["actor"] = actor
             await self.app(scope, receive, send)

@@ -347,12 +347,17 @@ async def test_revoked_user_loses_open_sockets_on_every_process(cluster: Cluster
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
-async def test_bms_subscribe_prints_events_as_json_lines(cluster: Cluster) -> None:
+@pytest.mark.parametrize("credential", ["token", "api-key"])
+async def test_bms_subscribe_prints_events_as_json_lines(cluster: Cluster, credential: str) -> None:
+    env = {**os.environ}
+    args = ["--token", cluster.tokens["op1"]]
+    if credential == "api-key":  # from the environment: a developer's tail that runs for days
+        env["BMS_API_KEY"] = (await _api_key(cluster, "op1"))["key"]
+        args = []
     proc = await asyncio.create_subprocess_exec(
         BMS, "subscribe", "locations", "--url", cluster.a.base, "--json",
-        "--token", cluster.tokens["op1"], "--since", str(await cluster.newest_id()),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ},
+        *args, "--since", str(await cluster.newest_id()),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
         async with httpx.AsyncClient() as http:
@@ -379,3 +384,64 @@ async def test_stopping_a_server_closes_sockets_as_going_away(
         assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
     finally:
         await server.stop()
+
+
+async def _api_key(cluster: Cluster, owner: str, **body: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            cluster.a.base + "/api/api-keys/",
+            json={"name": "wall", **body},
+            headers={"Authorization": f"Bearer {cluster.tokens[owner]}"},
+        )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _closed_within(ws: WS, secs: float) -> int | None:
+    with pytest.raises(ConnectionClosed) as closed:
+        await ws.until(lambda w: False, timeout=secs)
+    return closed.value.rcvd.code if closed.value.rcvd is not None else None
+
+
+async def test_api_key_sockets_close_within_a_second_of_revocation(cluster: Cluster) -> None:
+    created = await _api_key(cluster, "op1", scope="read")
+    key = created["key"]
+    async with (
+        ws_client(cluster.a.ws, subprotocols=["bms", f"bearer.{key}"]) as browser_like,
+        ws_client(cluster.b.ws, token=key) as script,
+    ):
+        assert browser_like.conn.subprotocol == "bms"
+        assert browser_like.welcome["user"]["username"] == "op1"
+        await browser_like.subscribe(["locations"])
+        async with httpx.AsyncClient() as http:
+            revoked = await http.delete(
+                f"{cluster.b.base}/api/api-keys/{created['id']}/",
+                headers={"Authorization": f"Bearer {cluster.tokens['op1']}"},
+            )
+        assert revoked.status_code == 204
+        for ws in (browser_like, script):
+            assert await _closed_within(ws, 1.0) == 4401
+    with pytest.raises(InvalidStatus):
+        async with ws_client(cluster.a.ws, subprotocols=["bms", f"bearer.{key}"]):
+            pass
+
+
+async def test_api_key_sockets_close_when_the_owner_is_deactivated(cluster: Cluster) -> None:
+    await _make_user(cluster, "kiosk", "viewer")
+    await _make_user(cluster, "root", "admin")
+    key = (await _api_key(cluster, "kiosk"))["key"]
+    async with ws_client(cluster.b.ws, subprotocols=["bms", f"bearer.{key}"]) as ws:
+        async with httpx.AsyncClient() as http:
+            profiles = await http.get(
+                f"{cluster.a.base}/api/profiles/",
+                params={"search": "kiosk"},
+                headers={"Authorization": f"Bearer {cluster.tokens['root']}"},
+            )
+            profile_id = profiles.json()["results"][0]["id"]
+            response = await http.patch(
+                f"{cluster.a.base}/api/profiles/{profile_id}/",
+                json={"is_active": False},
+                headers={"Authorization": f"Bearer {cluster.tokens['root']}"},
+            )
+        assert response.status_code == 200, response.text
+        assert await _closed_within(ws, 1.0) == 4401

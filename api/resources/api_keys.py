@@ -1,0 +1,51 @@
+"""/api/api-keys/: create (the secret is in that response only), list, revoke (DELETE)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from databases.core import Connection
+
+from api.crud import Resource, resource_routes
+from api.listing import Filter, ListSpec
+from api.openapi.meta import ResourceDoc
+from db.tables import api_keys as t
+from domain import api_keys
+from domain.actors import Actor
+
+
+async def _get(conn: Connection, actor: Actor, key_id: int) -> dict | None:
+    return await api_keys.get_api_key(conn, actor, key_id=key_id)
+
+
+RESOURCE = Resource(
+    path="/api-keys",
+    spec=ListSpec(
+        filters=(
+            Filter("user", t.c.user_id),
+            Filter("scope", t.c.scope, kind="choice", choices=("read", "read-write")),
+        ),
+        search=(t.c.name, t.c.prefix),
+        ordering={"created_at": t.c.created_at, "name": t.c.name, "id": t.c.id},
+        default_ordering=("-created_at",),
+        id_column=t.c.id,
+    ),
+    list_query=api_keys.list_query,
+    serialize=api_keys.serialize,
+    get=_get,
+    create=api_keys.create_api_key,
+    delete=api_keys.delete_api_key,
+    doc=ResourceDoc(
+        input=api_keys.ApiKeyIn,
+        read_only={"prefix": str, "last_used_at": datetime | None},
+        description=(
+            "Long-lived keys for screens, scripts and the CLI: `Authorization: Bearer <key>` "
+            "on REST and /ws/ (browsers: WebSocket subprotocol `bearer.<key>`). The create "
+            "response alone carries `key`, the secret. Own keys; an admin manages all. "
+            "A `read` key is refused unsafe methods (403). DELETE revokes the key and closes "
+            "its sockets. An API key cannot create keys."
+        ),
+    ),
+)
+
+routes = resource_routes(RESOURCE)
