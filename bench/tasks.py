@@ -94,7 +94,7 @@ async def _drain_with_worker(settings: Settings, total: int, concurrency: int) -
 
 
 async def bench_noop(settings: Settings, store: Store, n: int, concurrency: int) -> None:
-    runtime = TaskRuntime(settings, store)
+    runtime = TaskRuntime(settings.task_settings(), store)
     await runtime.startup(worker=False)
     try:
         await asyncio.gather(*(runtime.noop.kiq() for _ in range(n)))
@@ -105,7 +105,7 @@ async def bench_noop(settings: Settings, store: Store, n: int, concurrency: int)
 
 
 async def bench_email(settings: Settings, store: Store, sink: Sink, n: int, conc: int) -> None:
-    runtime = TaskRuntime(settings, store)
+    runtime = TaskRuntime(settings.task_settings(), store)
     await runtime.startup(worker=False)
     try:
         with store.sink.plugged(enqueue=runtime.enqueue):
@@ -135,7 +135,7 @@ async def _write(store: Store, i: int) -> float:
 
 async def bench_enqueue(settings: Settings, store: Store, n: int) -> None:
     """What enqueueing costs a request: the after-commit hook, the XADD, a whole write."""
-    runtime = TaskRuntime(settings, store)
+    runtime = TaskRuntime(settings.task_settings(), store)
     await runtime.startup(worker=False)
     try:
         kicks, hooks = [], []

@@ -147,13 +147,14 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from tasks.cli import run_worker
 
-    return run_worker(_settings_or_exit(), args)
+    concurrency = getattr(args, "concurrency", None)
+    return run_worker(_settings_or_exit().task_settings(), concurrency=concurrency)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from tasks.cli import run_scheduler
 
-    return run_scheduler(_settings_or_exit(), args)
+    return run_scheduler(_settings_or_exit().task_settings())
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from tasks.config import TaskSettings
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "bms"
 SECRET_KEY_MIN_CHARS = 32
@@ -162,6 +165,23 @@ class Settings(BaseSettings):
         key_file.touch(mode=0o600)
         key_file.write_text(key)
         return key
+
+    # The lower layers' own config objects (#16): they never import this module.
+    def _copy_into(self, config: type[Any], **derived: Any) -> dict[str, Any]:
+        """Fields of the dataclass `config` from this object's fields of the same names."""
+        return {
+            f.name: derived[f.name] if f.name in derived else getattr(self, f.name)
+            for f in fields(config)
+        }
+
+    def task_settings(self) -> TaskSettings:
+        """What `tasks/` reads: broker, retries, email delivery, recurring jobs."""
+        values = self._copy_into(
+            TaskSettings,
+            database_url=self.effective_database_url,
+            channel_namespace=self.channel_namespace,
+        )
+        return TaskSettings(**values)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -24,8 +24,8 @@ from taskiq.result import TaskiqResult
 from taskiq.serializers import ORJSONSerializer
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
-from bms.settings import Settings
 from db.redis_options import redis_options
+from tasks.config import TaskSettings
 from tasks.redis_batch import CommandBatcher
 
 log = structlog.get_logger("bms.tasks")
@@ -316,7 +316,7 @@ class BackoffRetryMiddleware(TaskiqMiddleware):
         result.error = NoResultError()
 
 
-def make_broker(settings: Settings) -> AsyncBroker:
+def make_broker(settings: TaskSettings) -> AsyncBroker:
     """Build (not start) the broker this process uses; tasks are registered separately."""
     broker: AsyncBroker
     if settings.redis_url:

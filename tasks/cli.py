@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Coroutine
 from typing import Any
@@ -11,8 +11,8 @@ from typing import Any
 import structlog
 from taskiq.receiver import Receiver
 
-from bms.settings import Settings, load_settings
 from db.store import Store
+from tasks.config import TaskSettings
 from tasks.jobs import Job, all_jobs
 from tasks.runtime import TaskRuntime
 from tasks.scheduler import Scheduler
@@ -29,16 +29,16 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _has_redis(settings: Settings, command: str) -> bool:
+def _has_redis(settings: TaskSettings, command: str) -> bool:
     if not settings.redis_url:
         print(f"bms {command}: REDIS_URL is not set; in embedded mode `bms serve` runs it.")
         return False
     return True
 
 
-async def worker_main(settings: Settings) -> None:
+async def worker_main(settings: TaskSettings) -> None:
     """Consume the task stream until SIGTERM/SIGINT; unfinished messages are redelivered."""
-    store = Store(settings.effective_database_url)
+    store = Store(settings.database_url)
     await store.connect()
     runtime = TaskRuntime(settings, store)
     try:
@@ -59,9 +59,9 @@ async def worker_main(settings: Settings) -> None:
         await store.disconnect()
 
 
-async def scheduler_main(settings: Settings) -> None:
+async def scheduler_main(settings: TaskSettings) -> None:
     """Kick recurring jobs while holding the lease; stand by otherwise."""
-    store = Store(settings.effective_database_url)
+    store = Store(settings.database_url)
     await store.connect()
     runtime = TaskRuntime(settings, store)
     try:
@@ -91,21 +91,18 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-def run_worker(settings: Settings | None = None, args: argparse.Namespace | None = None) -> int:
+def run_worker(settings: TaskSettings, *, concurrency: int | None = None) -> int:
     """`bms worker [--concurrency N]`: returns the process exit code."""
-    settings = settings or load_settings()
     if not _has_redis(settings, "worker"):
         return 2
-    concurrency = getattr(args, "concurrency", None)
     if concurrency:
-        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+        settings = dataclasses.replace(settings, worker_concurrency=concurrency)
     _run(worker_main(settings))
     return 0
 
 
-def run_scheduler(settings: Settings | None = None, args: argparse.Namespace | None = None) -> int:
+def run_scheduler(settings: TaskSettings) -> int:
     """`bms scheduler`: returns the process exit code."""
-    settings = settings or load_settings()
     if not _has_redis(settings, "scheduler"):
         return 2
     _run(scheduler_main(settings))

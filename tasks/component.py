@@ -8,14 +8,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 
-from bms.settings import Settings
+from tasks.config import TaskSettings
 from tasks.jobs import Job, all_jobs
 from tasks.runtime import TaskRuntime
 from tasks.scheduler import Scheduler
 
 
 def task_component(
-    settings: Settings, *, scheduler: bool = True
+    settings: TaskSettings, *, scheduler: bool = True
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """With REDIS_URL the server only enqueues; without it, tasks (and jobs) run in-process."""
 

@@ -10,9 +10,9 @@ from typing import Protocol
 import aiosmtplib
 import structlog
 
-from bms.settings import Settings
 from db.store import Store
 from domain.email_delivery import ClaimedEmail, claim_email, email_state, finish_email
+from tasks.config import TaskSettings
 
 log = structlog.get_logger("bms.email")
 
@@ -36,7 +36,7 @@ class Backend(Protocol):
 class SMTPBackend:
     """aiosmtplib with implicit TLS or STARTTLS as configured."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
 
     async def send(self, message: EmailMessage) -> None:
@@ -61,7 +61,7 @@ class ConsoleBackend:
         sys.stdout.flush()
 
 
-def make_backend(settings: Settings) -> Backend:
+def make_backend(settings: TaskSettings) -> Backend:
     return SMTPBackend(settings) if settings.smtp_host else ConsoleBackend()
 
 
@@ -78,7 +78,7 @@ def build_message(claimed: ClaimedEmail, *, sender: str) -> EmailMessage:
     return message
 
 
-async def deliver(store: Store, settings: Settings, backend: Backend, email_id: int) -> str:
+async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_id: int) -> str:
     """Send the email unless someone already did; returns the resulting status."""
     claimed = await claim_email(
         store,

@@ -10,11 +10,11 @@ from typing import Any
 import structlog
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
-from bms.settings import Settings
 from db.effects import QueuedTask
 from db.store import Store
 from domain.emails import SEND_EMAIL_TASK
 from tasks.broker import make_broker
+from tasks.config import TaskSettings
 from tasks.email import Backend, deliver, make_backend
 from tasks.jobs import job_named
 
@@ -32,7 +32,7 @@ NOOP = "bms.noop"
 class TaskRuntime:
     """Built per process (server, worker, scheduler); nothing happens at import time."""
 
-    settings: Settings
+    settings: TaskSettings
     store: Store
     broker: AsyncBroker = field(init=False)
     backend: Backend = field(init=False)

@@ -14,6 +14,15 @@ def test_defaults_are_embedded_sqlite(tmp_path) -> None:
     assert not settings.redis_url  # memory:// pub/sub, in-process tasks
 
 
+def test_task_settings_carry_the_resolved_values(tmp_path) -> None:
+    """tasks/ gets the effective database URL and namespace, and each field by its name."""
+    settings = load_settings(data_dir=tmp_path, database_url="", smtp_port=2525)
+    tasks = settings.task_settings()
+    assert tasks.database_url == settings.effective_database_url
+    assert tasks.channel_namespace == settings.channel_namespace == "bms:bms"
+    assert (tasks.smtp_port, tasks.email_lease_secs) == (2525, settings.email_lease_secs)
+
+
 def test_secret_key_is_generated_once_and_kept(tmp_path) -> None:
     first = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
     second = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()

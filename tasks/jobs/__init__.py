@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bms.settings import Settings
 from db.store import Store
+from tasks.config import TaskSettings
 
-JobFunc = Callable[[Store, Settings], Awaitable[dict[str, Any]]]
+JobFunc = Callable[[Store, TaskSettings], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Job:
     run: JobFunc
 
 
-def all_jobs(settings: Settings) -> list[Job]:
+def all_jobs(settings: TaskSettings) -> list[Job]:
     """Every recurring job with its configured interval."""
     from tasks.jobs import email_sweep, escalation, reminders, retention, series
 
@@ -32,7 +32,7 @@ def all_jobs(settings: Settings) -> list[Job]:
     ]
 
 
-def job_named(settings: Settings, name: str) -> Job:
+def job_named(settings: TaskSettings, name: str) -> Job:
     for job in all_jobs(settings):
         if job.name == name:
             return job

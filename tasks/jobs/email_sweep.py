@@ -7,18 +7,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bms.settings import Settings
 from db.effects import Effects, QueuedTask
 from db.store import Store
 from db.tables import emails
 from domain.email_delivery import stale_email_ids
 from domain.emails import SEND_EMAIL_TASK
+from tasks.config import TaskSettings
 
 # An email queued this long without a worker touching it is assumed lost in transit.
 STALE_QUEUED_SECS = 60
 
 
-async def _fail_exhausted(store: Store, settings: Settings) -> int:
+async def _fail_exhausted(store: Store, settings: TaskSettings) -> int:
     now = store.clock()
     lease_cutoff = now - timedelta(seconds=settings.email_lease_secs)
     async with store.connection() as conn:
@@ -36,7 +36,7 @@ async def _fail_exhausted(store: Store, settings: Settings) -> int:
     return len(gone)
 
 
-async def run(store: Store, settings: Settings) -> dict[str, Any]:
+async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     failed = await _fail_exhausted(store, settings)
     ids = await stale_email_ids(
         store,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bms.settings import Settings
 from db.store import Store
 from domain.incident_tickets import escalate_incident, incidents_to_escalate
+from tasks.config import TaskSettings
 
 
-async def run(store: Store, settings: Settings) -> dict[str, Any]:
+async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     after_secs = settings.escalation_after_secs
     async with store.connection() as conn:
         due = await incidents_to_escalate(conn, now=store.clock(), after_secs=after_secs)

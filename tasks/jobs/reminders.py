@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bms.settings import Settings
 from db.store import Store
 from domain.shifts import remind_of_shift, shifts_to_remind
+from tasks.config import TaskSettings
 
 
-async def run(store: Store, settings: Settings) -> dict[str, Any]:
+async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     lead_secs = settings.shift_reminder_lead_secs
     async with store.connection() as conn:
         due = await shifts_to_remind(conn, now=store.clock(), lead_secs=lead_secs)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bms.settings import Settings
 from db.store import Store
 from domain.event_retention import delete_old_events
 from domain.sessions import delete_expired_sessions
 from domain.throttle import delete_old_failures
 from domain.tokens import delete_expired_tokens
+from tasks.config import TaskSettings
 
 
-async def run(store: Store, settings: Settings) -> dict[str, Any]:
+async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "events": await delete_old_events(
             store, now=store.clock(), retention_days=settings.event_retention_days

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bms.settings import Settings
 from db.store import Store
 from domain.series import materialize_all
+from tasks.config import TaskSettings
 
 
-async def run(store: Store, settings: Settings) -> dict[str, Any]:
+async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     reports = await materialize_all(store, horizon_days=settings.series_horizon_days)
     return {
         "series": len(reports),

@@ -22,6 +22,7 @@ from api.app import create_app
 from bms.settings import Settings
 from realtime.service import realtime_component
 from tasks.component import task_component
+from tasks.config import TaskSettings
 from tasks.runtime import TaskRuntime
 from tests.conftest import make_settings
 
@@ -108,11 +109,16 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: 
 
 
 @pytest.fixture(scope="session")
+def task_settings(settings: Settings) -> TaskSettings:
+    """What the composition root hands to tasks/ for these settings."""
+    return settings.task_settings()
+
+
+@pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app as `bms serve` builds it, minus the embedded scheduler (tests drive jobs)."""
-    application = create_app(
-        settings, components=[realtime_component, task_component(settings, scheduler=False)]
-    )
+    tasks = task_component(settings.task_settings(), scheduler=False)
+    application = create_app(settings, components=[realtime_component, tasks])
     async with application.router.lifespan_context(application):
         yield application
     if settings.redis_url:  # streams, retries and results of this run
@@ -133,7 +139,7 @@ async def worker(app: Starlette, settings: Settings) -> AsyncIterator[TaskRuntim
         for task in late:  # retries parked behind a lease: the next test truncates their rows
             task.cancel()
         return
-    runtime = TaskRuntime(settings, app.state.store)
+    runtime = TaskRuntime(settings.task_settings(), app.state.store)
     await runtime.startup(worker=True)  # the app's runtime enqueues
     receiver = Receiver(
         runtime.broker, max_async_tasks=20, run_startup=False, propagate_exceptions=False

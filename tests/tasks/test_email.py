@@ -108,7 +108,7 @@ class _FailingBackend:
 
 async def test_retries_then_fails_with_error(login: Any, store: Store, app: Any) -> None:
     """Each failure leaves the row queued with its error; the last attempt marks it failed."""
-    settings = app.state.settings
+    settings = app.state.settings.task_settings()
     with store.sink.plugged(enqueue=None):  # drive the task by hand
         manager = await login("manager")
         body = {"to": ["a@example.com"], "subject": "Fails", "body": "x"}

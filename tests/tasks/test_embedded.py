@@ -20,12 +20,12 @@ async def test_embedded_component_runs_every_job(store: Store, settings: Setting
     stub = Starlette()
     stub.state.store = store
     fast = settings.model_copy(update={"scheduler_poll_secs": 0.05, "scheduler_embedded": True})
-    async with task_component(fast)(stub):
+    async with task_component(fast.task_settings())(stub):
 
         async def all_ran() -> bool:
             async with store.connection() as conn:
                 rows = await conn.fetch_all(sa.select(job_runs.c.job))
-            return {r[0] for r in rows} == {job.name for job in all_jobs(settings)}
+            return {r[0] for r in rows} == {job.name for job in all_jobs(settings.task_settings())}
 
         await wait_until(all_ran)
         await stub.state.tasks.broker.wait_all()

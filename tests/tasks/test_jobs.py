@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from bms.settings import Settings
 from db.store import Store
 from db.tables import auth_tokens, events, incident_tickets, login_failures, notifications, sessions
+from tasks.config import TaskSettings
 from tasks.jobs import escalation, reminders, retention
 from tests.tasks.builders import make_facility, make_incident, make_shift
 from tests.tasks.conftest import FakeClock
@@ -24,7 +25,7 @@ async def _notified(store: Store, kind: str) -> list[int]:
 
 
 async def test_escalation_after_n_minutes_to_managers_and_on_shift(
-    make_user: Any, store: Store, settings: Settings, clock: FakeClock
+    make_user: Any, store: Store, settings: Settings, task_settings: TaskSettings, clock: FakeClock
 ) -> None:
     reporter, on_shift, elsewhere = [u async for u in _users(make_user, 3)]
     manager = await make_user("manager")
@@ -42,10 +43,10 @@ async def test_escalation_after_n_minutes_to_managers_and_on_shift(
     await make_incident(store, reporter=reporter["user"], created_at=now, status="acknowledged")
 
     clock.advance(seconds=settings.escalation_after_secs - 1)
-    assert (await escalation.run(store, settings))["escalated"] == []
+    assert (await escalation.run(store, task_settings))["escalated"] == []
     clock.advance(seconds=1)
-    assert (await escalation.run(store, settings))["escalated"] == [critical, on_air]
-    assert (await escalation.run(store, settings))["escalated"] == []  # once only
+    assert (await escalation.run(store, task_settings))["escalated"] == [critical, on_air]
+    assert (await escalation.run(store, task_settings))["escalated"] == []  # once only
     async with store.connection() as conn:
         links = await conn.fetch_all(
             sa.select(notifications.c.user_id, notifications.c.link)
@@ -69,7 +70,7 @@ async def _users(make_user: Any, n: int) -> Any:
 
 
 async def test_shift_reminder_one_hour_before_once(
-    make_user: Any, store: Store, settings: Settings, clock: FakeClock
+    make_user: Any, store: Store, settings: Settings, task_settings: TaskSettings, clock: FakeClock
 ) -> None:
     user = await make_user("operator")
     facility = await make_facility(store)
@@ -78,18 +79,18 @@ async def test_shift_reminder_one_hour_before_once(
     await make_shift(store, user_id=user["user"], facility_id=facility,
                      start=start + timedelta(hours=10), status="cancelled")  # fmt: skip
     clock.now = start - timedelta(seconds=settings.shift_reminder_lead_secs + 1)
-    assert (await reminders.run(store, settings))["reminded"] == []
+    assert (await reminders.run(store, task_settings))["reminded"] == []
     clock.advance(seconds=1)
-    assert (await reminders.run(store, settings))["reminded"] == [shift_id]
+    assert (await reminders.run(store, task_settings))["reminded"] == [shift_id]
     clock.advance(minutes=30)
-    assert (await reminders.run(store, settings))["reminded"] == []
+    assert (await reminders.run(store, task_settings))["reminded"] == []
     assert await _notified(store, "shift_reminder") == [user["user"]]
     clock.now = start + timedelta(hours=10) - timedelta(minutes=5)
-    assert (await reminders.run(store, settings))["reminded"] == []  # cancelled: no reminder
+    assert (await reminders.run(store, task_settings))["reminded"] == []  # cancelled: no reminder
 
 
 async def test_retention_deletes_only_old_rows(
-    make_user: Any, store: Store, settings: Settings, clock: FakeClock
+    make_user: Any, store: Store, settings: Settings, task_settings: TaskSettings, clock: FakeClock
 ) -> None:
     user = await make_user("operator")
     now = clock.now
@@ -119,7 +120,7 @@ async def test_retention_deletes_only_old_rows(
         for at in (old, now):
             await conn.execute(login_failures.insert().values(
                 username="x", client_ip="1.2.3.4", at=at))  # fmt: skip
-    counts = await retention.run(store, settings)
+    counts = await retention.run(store, task_settings)
     assert counts == {"events": 2, "sessions": 1, "auth_tokens": 1, "login_failures": 1}
     async with store.connection() as conn:
         jtis = {r[0] for r in await conn.fetch_all(sa.select(auth_tokens.c.jti))}

@@ -12,6 +12,7 @@ from db.effects import QueuedTask
 from db.store import Store
 from db.tables import emails
 from domain import emails as outbox
+from tasks.config import TaskSettings
 from tasks.jobs import email_sweep
 from tests.tasks.conftest import FakeClock, Mailbox, wait_until
 
@@ -68,7 +69,11 @@ async def test_failing_queue_never_fails_the_request(login: Any, store: Store) -
 
 
 async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
-    store: Store, settings: Settings, clock: FakeClock, recorded: list[Any]
+    store: Store,
+    settings: Settings,
+    task_settings: TaskSettings,
+    clock: FakeClock,
+    recorded: list[Any],
 ) -> None:
     lost = await _queue(store, "lost")
     abandoned = await _queue(store, "abandoned")
@@ -88,7 +93,7 @@ async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
     async with store.connection() as conn:
         await conn.execute(emails.update().where(emails.c.id == fresh_claim)
                            .values(status="sending", attempts=1, updated_at=clock.now))  # fmt: skip
-    result = await email_sweep.run(store, settings)
+    result = await email_sweep.run(store, task_settings)
     assert sorted(result["requeued"]) == sorted([lost, abandoned])
     assert result["failed"] == 1
     async with store.connection() as conn:
@@ -98,12 +103,17 @@ async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
 
 
 async def test_sweep_delivers_through_the_worker(
-    store: Store, settings: Settings, clock: FakeClock, mailbox: Mailbox, worker: Any
+    store: Store,
+    settings: Settings,
+    task_settings: TaskSettings,
+    clock: FakeClock,
+    mailbox: Mailbox,
+    worker: Any,
 ) -> None:
     with store.sink.plugged(enqueue=None):  # the enqueue is lost (Redis was down)
         email_id = await _queue(store, "Recovered")
     clock.advance(seconds=email_sweep.STALE_QUEUED_SECS + 1)
-    assert (await email_sweep.run(store, settings))["requeued"] == [email_id]
+    assert (await email_sweep.run(store, task_settings))["requeued"] == [email_id]
 
     async def delivered() -> bool:
         return len(mailbox.with_subject("Recovered")) == 1
