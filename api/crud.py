@@ -29,6 +29,8 @@ Creator = Callable[[UnitOfWork, Actor, Mapping[str, Any]], Awaitable[dict[str, A
 Updater = Callable[..., Awaitable[dict[str, Any]]]
 Deleter = Callable[..., Awaitable[dict[str, Any] | None]]  # returns what it deleted, if asked
 AfterDelete = Callable[[Request, dict[str, Any]], Awaitable[None]]
+# Before the update's transaction: slow checks (a password) whose answers it takes as kwargs.
+PrepareUpdate = Callable[[Request, Actor, int, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Resource:
     delete: Deleter | None = None
     # After the delete committed, with what `delete` returned: files and the like.
     after_delete: AfterDelete | None = None
+    prepare_update: PrepareUpdate | None = None
     extra_routes: Sequence[Route] = ()
     csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
     doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
@@ -110,6 +113,11 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
         if resource.update is None:
             return _method_not_allowed(request)
         data = await read_json(request)
+        prepared = (
+            await resource.prepare_update(request, actor, object_id, data)
+            if resource.prepare_update is not None
+            else {}
+        )
         async with store.unit_of_work(actor_id=actor.id) as uow:
             updated = await resource.update(
                 uow,
@@ -118,6 +126,7 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
                 data,
                 partial=request.method == "PATCH",
                 if_match=if_match(request),
+                **prepared,
             )
         return detail_response(updated)
 

@@ -10,9 +10,9 @@ from pydantic import Field
 from db.store import Store
 from db.tables import users
 from domain.errors import AuthenticationFailed, BadRequest
-from domain.passwords import hash_password, needs_rehash, verify_password
+from domain.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from domain.schemas import Schema, validate
-from domain.throttle import LoginLimits, check_login_allowed, record_login_failure
+from domain.throttle import LoginLimits, release_attempt, reserve_attempt
 from domain.users import get_user_row
 
 INVALID_LOGIN = "Invalid username or password."
@@ -22,6 +22,23 @@ INVALID_TOKEN_LOGIN = "No active account found with the given credentials"  # no
 class Credentials(Schema):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+
+
+async def check_password(
+    store: Store,
+    *,
+    username: str,
+    password_hash: str | None,
+    password: str,
+    client_ip: str,
+    limits: LoginLimits,
+) -> bool:
+    """Check a password under the login limits: the attempt is counted before the check."""
+    attempt_id = await reserve_attempt(store, username=username, client_ip=client_ip, limits=limits)
+    valid = await verify_password_off_loop(password_hash, password)
+    if valid:
+        await release_attempt(store, attempt_id=attempt_id)
+    return valid
 
 
 async def authenticate(
@@ -35,26 +52,25 @@ async def authenticate(
     """Return the user id for valid credentials; throttled (429) after too many failures."""
     credentials = validate(Credentials, data)
     async with store.connection() as conn:
-        await check_login_allowed(
-            conn,
-            username=credentials.username,
-            client_ip=client_ip,
-            now=store.clock(),
-            limits=limits,
-        )
         row = await get_user_row(conn, username=credentials.username)
-    password_hash = row["password_hash"] if row else None
-    valid = verify_password(password_hash, credentials.password)  # hashes even without a user
-    if row is None or not valid or not row["is_active"]:
-        async with store.unit_of_work(actor_id=None) as uow:
-            await record_login_failure(uow, username=credentials.username, client_ip=client_ip)
+    valid = await check_password(  # hashes even without a user, so timing does not tell
+        store,
+        username=credentials.username,
+        password_hash=row["password_hash"] if row and row["is_active"] else None,
+        password=credentials.password,
+        client_ip=client_ip,
+        limits=limits,
+    )
+    if row is None or not valid:
         if for_token:
             raise AuthenticationFailed(INVALID_TOKEN_LOGIN)
         raise BadRequest(INVALID_LOGIN)
+    values: dict[str, Any] = {}
+    if needs_rehash(row["password_hash"]):
+        values["password_hash"] = await hash_password_off_loop(credentials.password)
     async with store.unit_of_work(actor_id=row["id"]) as uow:
-        values: dict[str, Any] = {"last_login": uow.now}
-        if needs_rehash(row["password_hash"]):
-            values["password_hash"] = hash_password(credentials.password)
-        await uow.conn.execute(users.update().where(users.c.id == row["id"]).values(**values))
+        await uow.conn.execute(
+            users.update().where(users.c.id == row["id"]).values(last_login=uow.now, **values)
+        )
     user_id: int = row["id"]
     return user_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from domain.offload import run_cpu
+
 MIN_PASSWORD_CHARS = 10
 
 _hasher = PasswordHasher()
@@ -29,6 +31,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """Hash on the CPU pool (argon2 takes ~0.1 s of CPU by design)."""
+    return await run_cpu(hash_password, password)
+
+
+async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
+    """Verify on the CPU pool, so other requests and sockets keep being served meanwhile."""
+    return await run_cpu(verify_password, password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

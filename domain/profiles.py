@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -11,16 +10,19 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field, field_validator
 
+from db.store import Store
 from db.tables import locations, profiles, users
 from db.types import Row
 from db.uow import UnitOfWork
 from domain import sessions, tokens
 from domain.actors import Actor, Role
+from domain.auth import check_password
 from domain.emails import is_valid_address
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from domain.passwords import hash_password, password_problems, verify_password
+from domain.passwords import hash_password_off_loop, password_problems
 from domain.references import require_row
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
+from domain.throttle import LoginLimits
 from domain.users import TOPIC, create_user, get_profile, profile_query, serialize_profile
 
 # What a user may change on their own profile; everything else needs an admin.
@@ -48,6 +50,7 @@ ROLES = tuple(role.value for role in Role)
 USERNAME_TAKEN = "A user with that username already exists."
 # History shows that a password changed, never a hash of it.
 PASSWORD_HISTORY = ["********", "********"]
+WRONG_CURRENT_PASSWORD = "The current password is incorrect."  # noqa: S105
 
 _USERNAME = re.compile(r"[\w.@+-]+\Z")
 
@@ -167,8 +170,47 @@ def _check_allowed(actor: Actor, *, is_self: bool, changes: Mapping[str, Any]) -
         raise PermissionDenied()
 
 
-async def _new_password(
-    conn: Connection, actor: Actor, *, user_id: int, username: str, data: Mapping[str, Any]
+async def verify_current_password(
+    store: Store,
+    actor: Actor,
+    *,
+    profile_id: int,
+    data: Mapping[str, Any],
+    client_ip: str,
+    limits: LoginLimits,
+) -> bool:
+    """Check a password change's `current_password` before its transaction opens.
+
+    The check counts against the login limits (it is a password guess like any other) and
+    runs off the event loop; `update_profile` then trusts the answer. False when there is
+    nothing to check (or no right to: the update refuses that itself).
+    """
+    if "password" not in data or data.get("current_password") is None:
+        return False
+    change = validate(PasswordChange, data)
+    async with store.connection() as conn:
+        row = await conn.fetch_one(
+            sa.select(users.c.id, users.c.username, users.c.password_hash)
+            .select_from(profiles.join(users, users.c.id == profiles.c.user_id))
+            .where(profiles.c.id == profile_id)
+        )
+    if row is None or not (actor.is_admin or row["id"] == actor.id):
+        return False
+    valid = await check_password(
+        store,
+        username=row["username"],
+        password_hash=row["password_hash"],
+        password=change.current_password or "",
+        client_ip=client_ip,
+        limits=limits,
+    )
+    if not valid:
+        raise ValidationFailed.on("current_password", WRONG_CURRENT_PASSWORD)
+    return True
+
+
+def _new_password(
+    actor: Actor, *, username: str, data: Mapping[str, Any], current_password_verified: bool
 ) -> str | None:
     """The validated new password, if one was sent; non-admins must prove the current one."""
     if "password" not in data:
@@ -176,12 +218,8 @@ async def _new_password(
     change = validate(PasswordChange, data)
     if change.current_password is None and not actor.is_admin:
         raise ValidationFailed.on("current_password", "This field is required.")
-    if change.current_password is not None:
-        password_hash = await conn.fetch_val(
-            sa.select(users.c.password_hash).where(users.c.id == user_id)
-        )
-        if not verify_password(password_hash, change.current_password):
-            raise ValidationFailed.on("current_password", "The current password is incorrect.")
+    if change.current_password is not None and not current_password_verified:
+        raise ValidationFailed.on("current_password", WRONG_CURRENT_PASSWORD)
     problems = password_problems(change.password, username=username)
     if problems:
         raise ValidationFailed({"password": problems})
@@ -252,8 +290,12 @@ async def update_profile(
     *,
     partial: bool,
     if_match: str | None = None,
+    current_password_verified: bool = False,
 ) -> dict[str, Any]:
-    """Apply a PATCH/PUT, including password changes and (de)activation."""
+    """Apply a PATCH/PUT, including password changes and (de)activation.
+
+    A `current_password` must have passed `verify_current_password` first.
+    """
     current = await _require(uow.conn, profile_id)
     user_id = current["user"]
     is_self = user_id == actor.id
@@ -270,14 +312,17 @@ async def update_profile(
     field = _stops_being_admin(current, values)
     if field is not None and not await keep_an_admin(uow, user_id=user_id):
         raise ValidationFailed.on(field, LAST_ADMIN)
-    password = await _new_password(
-        uow.conn, actor, user_id=user_id, username=values["username"], data=data
+    password = _new_password(
+        actor,
+        username=values["username"],
+        data=data,
+        current_password_verified=current_password_verified,
     )
     if not changes and password is None:
         return current
     await _write(uow, user_id=user_id, profile_id=profile_id, values=values)
     if password is not None:
-        password_hash = await asyncio.to_thread(hash_password, password)
+        password_hash = await hash_password_off_loop(password)
         await uow.conn.execute(
             users.update().where(users.c.id == user_id).values(password_hash=password_hash)
         )

@@ -1,7 +1,10 @@
-"""Login throttling: failures are rows, so every server process sees the same count."""
+"""Login throttling: every password check is a row reserved before the check, so the limit
+holds across server processes however attempts interleave."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases.core import Connection
 
+from db.store import Store
 from db.tables import login_failures
 from db.uow import UnitOfWork
 from domain.errors import Throttled
@@ -19,6 +23,12 @@ class LoginLimits:
     failures_per_user: int
     failures_per_client: int
     window_secs: int
+
+
+def _lock_key(kind: str, value: str) -> int:
+    """A signed 64-bit advisory lock key for one username or one address."""
+    digest = hashlib.sha256(f"bms-login:{kind}:{value}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def _oldest_if_over(
@@ -40,7 +50,7 @@ async def _oldest_if_over(
 async def check_login_allowed(
     conn: Connection, *, username: str, client_ip: str, now: datetime, limits: LoginLimits
 ) -> None:
-    """Raise Throttled (429) once failures in the window reach a limit, right password or not."""
+    """Raise Throttled (429) once attempts in the window reach a limit, right password or not."""
     since = now - timedelta(seconds=limits.window_secs)
     for column, value, limit in (
         (login_failures.c.username, username.casefold(), limits.failures_per_user),
@@ -48,16 +58,38 @@ async def check_login_allowed(
     ):
         oldest = await _oldest_if_over(conn, column, value, since=since, limit=limit)
         if oldest is not None:
-            retry_after = int((oldest - since).total_seconds()) + 1
+            retry_after = math.ceil((oldest - since).total_seconds())
             raise Throttled(max(retry_after, 1))
 
 
-async def record_login_failure(uow: UnitOfWork, *, username: str, client_ip: str) -> None:
-    await uow.conn.execute(
-        login_failures.insert().values(
-            username=username.casefold()[:150], client_ip=client_ip, at=uow.now
+async def reserve_attempt(
+    store: Store, *, username: str, client_ip: str, limits: LoginLimits
+) -> int:
+    """Count one password check before it runs and return its row id (429 when over a limit).
+
+    The row counts as a failure until `release_attempt` removes it, so concurrent attempts
+    see each other. PostgreSQL serializes the count-and-insert per username and address with
+    transaction advisory locks; SQLite's unit of work holds the database write lock.
+    """
+    name = username.casefold()[:150]
+    async with store.unit_of_work(actor_id=None) as uow:
+        if store.is_postgres:
+            for key in sorted((_lock_key("user", name), _lock_key("ip", client_ip))):
+                await uow.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        now = store.clock()  # after the locks: rows inserted while waiting are older
+        await check_login_allowed(
+            uow.conn, username=name, client_ip=client_ip, now=now, limits=limits
         )
-    )
+        attempt_id: int = await uow.conn.execute(
+            login_failures.insert().values(username=name, client_ip=client_ip, at=now)
+        )
+    return attempt_id
+
+
+async def release_attempt(store: Store, *, attempt_id: int) -> None:
+    """A check that succeeded is no failure: drop its reservation."""
+    async with store.unit_of_work(actor_id=None) as uow:
+        await uow.conn.execute(login_failures.delete().where(login_failures.c.id == attempt_id))
 
 
 async def delete_old_failures(uow: UnitOfWork, *, window_secs: int) -> int:

@@ -13,7 +13,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import ValidationFailed
-from domain.passwords import hash_password, password_problems
+from domain.passwords import hash_password_off_loop, password_problems
 
 TOPIC = "profiles"
 MEDIA_PREFIX = "/media/"
@@ -137,7 +137,7 @@ async def create_user(
             email=email,
             first_name=first_name,
             last_name=last_name,
-            password_hash=hash_password(password),
+            password_hash=await hash_password_off_loop(password),
             role=role.value,
             is_active=True,
             credentials_changed_at=uow.now,

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.auth.limits import client_ip, login_limits
 from api.auth.middleware import CSRF_COOKIE
 from api.body import read_json
 from api.context import get_store, require_actor
@@ -16,7 +17,6 @@ from bms.settings import Settings
 from domain import sessions, tokens
 from domain.auth import authenticate
 from domain.errors import NotAuthenticated, ValidationFailed
-from domain.throttle import LoginLimits
 from domain.users import current_user_object, get_profile_by_user
 
 CSRF_COOKIE_MAX_AGE_SECS = 365 * 24 * 3600
@@ -24,18 +24,6 @@ CSRF_COOKIE_MAX_AGE_SECS = 365 * 24 * 3600
 
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
-
-
-def _limits(settings: Settings) -> LoginLimits:
-    return LoginLimits(
-        failures_per_user=settings.login_failures_per_user,
-        failures_per_client=settings.login_failures_per_client,
-        window_secs=settings.login_window_secs,
-    )
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def set_csrf_cookie(response: Response, settings: Settings, token: str) -> None:
@@ -69,7 +57,7 @@ async def login(request: Request) -> Response:
     store = get_store(request)
     data = await read_json(request)
     user_id = await authenticate(
-        store, data, client_ip=_client_ip(request), limits=_limits(settings)
+        store, data, client_ip=client_ip(request), limits=login_limits(request)
     )
     old_key = request.state.cookies.get(sessions.SESSION_COOKIE)
     async with store.unit_of_work(actor_id=user_id) as uow:
@@ -114,7 +102,7 @@ async def obtain_token(request: Request) -> Response:
     store = get_store(request)
     data = await read_json(request)
     user_id = await authenticate(
-        store, data, client_ip=_client_ip(request), limits=_limits(settings), for_token=True
+        store, data, client_ip=client_ip(request), limits=login_limits(request), for_token=True
     )
     async with store.unit_of_work(actor_id=user_id) as uow:
         pair = await tokens.issue_token_pair(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from databases.core import Connection
 from starlette.datastructures import UploadFile
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from api.auth.limits import client_ip, login_limits
 from api.context import get_store, path_id, require_actor
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
@@ -39,6 +42,21 @@ async def _remove_image(request: Request, deleted: dict) -> None:
 
 async def _get(conn: Connection, actor: Actor, profile_id: int) -> dict | None:
     return await get_profile(conn, profile_id=profile_id)
+
+
+async def _prepare_update(
+    request: Request, actor: Actor, profile_id: int, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check a `current_password` (throttled, off the loop) before the update's transaction."""
+    verified = await profiles.verify_current_password(
+        get_store(request),
+        actor,
+        profile_id=profile_id,
+        data=data,
+        client_ip=client_ip(request),
+        limits=login_limits(request),
+    )
+    return {"current_password_verified": verified}
 
 
 async def _read_image(request: Request) -> bytes:
@@ -120,6 +138,7 @@ RESOURCE = Resource(
     update=profiles.update_profile,
     delete=profiles.delete_profile,
     after_delete=_remove_image,
+    prepare_update=_prepare_update,
     extra_routes=(Route("/profiles/{id:int}/image/", upload_image, methods=["POST"]),),
     doc=ResourceDoc(
         input=profiles.ProfileIn,
