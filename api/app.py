@@ -52,7 +52,10 @@ def api_router() -> Router:
 
 def default_components(settings: Settings) -> list[Component]:
     """The realtime hub and the task queue (in-process without REDIS_URL)."""
-    return [realtime_component, task_component(settings.task_settings())]
+    return [
+        realtime_component(settings.realtime_settings()),
+        task_component(settings.task_settings()),
+    ]
 
 
 def wire_effects(app: Starlette, sink: EffectSink) -> None:

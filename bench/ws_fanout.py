@@ -481,7 +481,9 @@ async def coordinator(args: argparse.Namespace) -> None:
             )  # fmt: skip
             store = Store(url)
             await store.connect()
-            realtime = await stack.enter_async_context(running_realtime(store, settings))
+            realtime = await stack.enter_async_context(
+                running_realtime(store, settings.realtime_settings())
+            )
             stack.enter_context(store.sink.plugged(publish=realtime.on_commit))
             stack.push_async_callback(store.disconnect)
             writer = functools.partial(write_direct, store)

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from realtime.config import RealtimeSettings
 from tasks.config import TaskSettings
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "bms"
@@ -173,6 +174,15 @@ class Settings(BaseSettings):
             f.name: derived[f.name] if f.name in derived else getattr(self, f.name)
             for f in fields(config)
         }
+
+    def realtime_settings(self) -> RealtimeSettings:
+        """What `realtime/` reads: pub/sub backend, channel names, socket limits."""
+        values = self._copy_into(
+            RealtimeSettings,
+            channel_namespace=self.channel_namespace,
+            allowed_origins=tuple(self.allowed_origins),
+        )
+        return RealtimeSettings(**values)
 
     def task_settings(self) -> TaskSettings:
         """What `tasks/` reads: broker, retries, email delivery, recurring jobs."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.websockets import WebSocket
 
 from db.store import Store
@@ -36,7 +38,7 @@ def accepted_subprotocol(websocket: WebSocket) -> str | None:
     return "bms" if "bms" in offered else None
 
 
-def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
+def origin_allowed(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
     """Cookie sockets only from a trusted origin (anti-CSWSH, the same rule as CSRF).
 
     A missing Origin means a non-browser client: a cross-site page cannot omit it.
@@ -49,7 +51,7 @@ def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
 
 
 async def authenticate(
-    websocket: WebSocket, *, store: Store, secret_key: str, allowed_origins: list[str]
+    websocket: WebSocket, *, store: Store, secret_key: str, allowed_origins: Sequence[str]
 ) -> Actor | None:
     """The acting user, or None (the handshake is then refused with 403)."""
     from domain.bearer import actor_for_bearer

@@ -90,11 +90,12 @@ async def _authenticated(scope: Scope, receive: Receive, send: Send) -> tuple[Ac
     websocket = WebSocket(scope, receive, send)
     app = scope["app"]
     hub: Hub | None = getattr(app.state, "realtime_hub", None)
+    realtime = getattr(app.state, "realtime", None)
     actor = await authenticate(
         websocket,
         store=app.state.store,
         secret_key=app.state.secret_key,
-        allowed_origins=app.state.settings.allowed_origins,
+        allowed_origins=realtime.settings.allowed_origins if realtime is not None else (),
     )
     if actor is None or hub is None:
         await websocket.close()  # before accept: the server answers 403

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from broadcaster import Broadcast
 from starlette.applications import Starlette
 
-from bms.settings import Settings
 from db.effects import CommittedEvent, Revocation
 from db.store import Store
 from realtime import logredact
+from realtime.config import RealtimeSettings
 from realtime.hub import Hub, events_channel
 from realtime.publisher import Publisher, relay_forever
 from realtime.redis_backend import RedisPubSubBackend
@@ -25,6 +25,7 @@ from realtime.redis_backend import RedisPubSubBackend
 class Realtime:
     """Everything one process runs for realtime, as started by `running_realtime`."""
 
+    settings: RealtimeSettings
     hub: Hub
     publisher: Publisher
     broadcast: Broadcast
@@ -42,7 +43,7 @@ class Realtime:
         )
 
 
-def make_broadcast(settings: Settings) -> tuple[Broadcast, RedisPubSubBackend | None]:
+def make_broadcast(settings: RealtimeSettings) -> tuple[Broadcast, RedisPubSubBackend | None]:
     """Redis through our reconnecting backend; embedded mode uses `memory://`."""
     if settings.redis_url:
         backend = RedisPubSubBackend(settings.redis_url)
@@ -53,7 +54,7 @@ def make_broadcast(settings: Settings) -> tuple[Broadcast, RedisPubSubBackend | 
 @asynccontextmanager
 async def running_realtime(
     store: Store,
-    settings: Settings,
+    settings: RealtimeSettings,
     *,
     poll_secs: float | None = None,
     relay_interval_secs: float | None = None,
@@ -90,7 +91,7 @@ async def running_realtime(
         publisher.start()
         if backend is not None:  # embedded: memory:// cannot lose what was published
             relay = asyncio.create_task(relay_forever(store, publisher, **relay_options))
-        yield Realtime(hub, publisher, broadcast, backend)
+        yield Realtime(settings, hub, publisher, broadcast, backend)
     finally:
         if relay is not None:
             relay.cancel()
@@ -102,17 +103,23 @@ async def running_realtime(
             await broadcast.disconnect()
 
 
-@asynccontextmanager
-async def realtime_component(app: Starlette) -> AsyncIterator[None]:
+def realtime_component(
+    settings: RealtimeSettings,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """App component: `app.state.realtime` and `app.state.realtime_hub` while running."""
-    logredact.install()
-    async with running_realtime(app.state.store, app.state.settings) as realtime:
-        app.state.realtime = realtime
-        app.state.realtime_hub = realtime.hub
-        try:
-            yield
-        finally:
-            app.state.realtime_hub = None
+
+    @asynccontextmanager
+    async def component(app: Starlette) -> AsyncIterator[None]:
+        logredact.install()
+        async with running_realtime(app.state.store, settings) as realtime:
+            app.state.realtime = realtime
+            app.state.realtime_hub = realtime.hub
+            try:
+                yield
+            finally:
+                app.state.realtime_hub = None
+
+    return component
 
 
 async def publish_revocation(

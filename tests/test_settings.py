@@ -23,6 +23,15 @@ def test_task_settings_carry_the_resolved_values(tmp_path) -> None:
     assert (tasks.smtp_port, tasks.email_lease_secs) == (2525, settings.email_lease_secs)
 
 
+def test_realtime_settings_carry_the_resolved_values(tmp_path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, redis_namespace="ns", allowed_origins="https://a.example"
+    )
+    realtime = settings.realtime_settings()
+    assert (realtime.channel_namespace, realtime.allowed_origins) == ("ns", ("https://a.example",))
+    assert realtime.ws_queue_max_events == settings.ws_queue_max_events
+
+
 def test_secret_key_is_generated_once_and_kept(tmp_path) -> None:
     first = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
     second = load_settings(data_dir=tmp_path, secret_key="").resolved_secret_key()

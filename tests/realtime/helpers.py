@@ -101,7 +101,7 @@ async def started(settings: Settings, **options: Any) -> AsyncIterator[Realtime]
     store = Store(settings.effective_database_url, pool_max=5)
     await store.connect()
     try:
-        async with running_realtime(store, settings, **options) as realtime:
+        async with running_realtime(store, settings.realtime_settings(), **options) as realtime:
             with store.sink.plugged(publish=realtime.on_commit, revoke=realtime.revoke):
                 yield realtime
     finally:

@@ -118,7 +118,9 @@ def task_settings(settings: Settings) -> TaskSettings:
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app as `bms serve` builds it, minus the embedded scheduler (tests drive jobs)."""
     tasks = task_component(settings.task_settings(), scheduler=False)
-    application = create_app(settings, components=[realtime_component, tasks])
+    application = create_app(
+        settings, components=[realtime_component(settings.realtime_settings()), tasks]
+    )
     async with application.router.lifespan_context(application):
         yield application
     if settings.redis_url:  # streams, retries and results of this run
