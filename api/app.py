@@ -87,8 +87,15 @@ async def ensure_migrated(settings: Settings) -> None:
 
 
 def create_served_app() -> Starlette:
-    """The app as `bms serve` runs it in each worker process (see `freeze_startup_objects`)."""
-    return create_app(freeze_startup_objects=True)
+    """The app as `bms serve` runs it in each worker process (see `freeze_startup_objects`).
+
+    A worker is a fresh process (spawned): it configures its own logging before anything logs.
+    """
+    from bms.logs import configure_from
+
+    settings = load_settings()
+    configure_from(settings, role="serve")
+    return create_app(settings, freeze_startup_objects=True)
 
 
 def create_app(

@@ -68,7 +68,12 @@ def http_error_response(request: Request, exc: Exception) -> Response:
 
 def server_error_response(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", None)
-    log.exception("unhandled error", request_id=request_id, path=request.url.path)
+    # This handler runs outside the request-id middleware (Starlette's outermost layer):
+    # bind again, for this line and for error tracking (bms.errortracking tags reports).
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id, user_id=getattr(getattr(request.state, "actor", None), "id", None)
+    )
+    log.exception("unhandled error", path=request.url.path)
     return error_response(
         "Internal server error.",
         500,

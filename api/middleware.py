@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, the body size limit, and request metrics."""
+"""ASGI middleware: request ids and access lines, the body size limit, and request metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+import structlog
 from prometheus_client import Counter, Histogram
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,7 @@ from api.responses import send_error
 MAX_BODY_BYTES = 1024 * 1024
 IMAGE_MAX_BODY_BYTES = 4 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_log = structlog.get_logger("bms.access")
 
 REQUESTS = Counter(
     "bms_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
@@ -28,7 +30,13 @@ LATENCY = Histogram(
 
 
 class RequestIdMiddleware:
-    """Echo a sane `X-Request-ID` or make one, on every HTTP response."""
+    """Echo a sane `X-Request-ID` or make one; bind it to the log context; log the access line.
+
+    The id is bound with structlog's contextvars, so every line logged while the request runs
+    (and every task it enqueues: tasks.logcontext) carries it. The access line replaces
+    uvicorn's: same stream, same format, with the user id once authentication resolved one
+    (secrets in the path are redacted by the log configuration, bms.logs).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,15 +47,43 @@ class RequestIdMiddleware:
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                actor = state.get("actor")
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    path=_path_of(scope),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    user_id=getattr(actor, "id", None),
+                    client=_client_of(scope),
+                )
+
+
+def _path_of(scope: Scope) -> str:
+    query = scope.get("query_string", b"")
+    return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
+
+
+def _client_of(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 class BodyLimitMiddleware:

@@ -69,9 +69,14 @@ def _worker_metrics_dir(workers: int) -> Iterator[None]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import structlog
     import uvicorn
 
+    from bms.logs import configure_from
+
     settings = _settings_or_exit()
+    configure_from(settings, role="serve")
+    log = structlog.get_logger("bms.serve")
     if not _ensure_schema(settings):
         return 1
     if args.demo:
@@ -80,10 +85,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(seed_demo(settings, announce=print))
     workers = args.workers
     if settings.embedded and workers > 1:
-        print("bms: embedded mode (SQLite, in-process pub/sub) runs one worker process.")
+        log.warning("embedded mode (SQLite, in-process pub/sub) runs one worker process")
         workers = 1
     mode = "embedded SQLite" if settings.embedded else "PostgreSQL"
-    print(f"bms: serving on http://{args.host}:{args.port}/ ({mode})")
+    log.info(f"serving on http://{args.host}:{args.port}/", mode=mode, workers=workers)
     with _worker_metrics_dir(workers):
         uvicorn.run(
             "api.app:create_served_app",
@@ -92,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            log_config=None,  # bms.logs configured the one stream (each worker: the app factory)
+            access_log=False,  # api.middleware logs access lines, with request and user ids
             ws="realtime.uvproto:LeanWebSocketsProtocol",  # websockets-sansio, less per socket
             ws_per_message_deflate=False,
             ws_ping_interval=20.0,
@@ -145,16 +152,22 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from bms.logs import configure_from
     from tasks.cli import run_worker
 
+    settings = _settings_or_exit()
+    configure_from(settings, role="worker")
     concurrency = getattr(args, "concurrency", None)
-    return run_worker(_settings_or_exit().task_settings(), concurrency=concurrency)
+    return run_worker(settings.task_settings(), concurrency=concurrency)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    from bms.logs import configure_from
     from tasks.cli import run_scheduler
 
-    return run_scheduler(_settings_or_exit().task_settings())
+    settings = _settings_or_exit()
+    configure_from(settings, role="scheduler")
+    return run_scheduler(settings.task_settings())
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", frozen=False, populate_by_name=True
     )
 
-    bms_env: Literal["development", "production", "test"] = "development"
+    bms_env: Literal["development", "staging", "production", "test"] = "development"
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="BMS_DATA_DIR")
     database_url: str = ""
     # PostgreSQL connections per `bms serve` process. Few busy connections beat many idle
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     login_failures_per_client: int = Field(default=50, gt=0)
     login_window_secs: int = Field(default=15 * 60, gt=0)
     log_level: str = "INFO"
+    # Running in production (#14): one log stream for every process (bms/logs.py).
+    # LOG_FORMAT: console (readable; default in development and test) or json (default in
+    # staging and production, one object per line for a log shipper).
+    log_format: Literal["console", "json"] | None = None
     # Background work (tasks/): retries, outbox, recurring jobs, scheduler lease.
     worker_concurrency: int = Field(default=50, gt=0)
     task_stream_maxlen: int = Field(default=100_000, gt=0)
@@ -138,6 +142,13 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when running without an external database (SQLite default)."""
         return not self.database_url
+
+    @property
+    def effective_log_format(self) -> Literal["console", "json"]:
+        """LOG_FORMAT, else json where logs are shipped (staging, production)."""
+        if self.log_format:
+            return self.log_format
+        return "json" if self.bms_env in ("staging", "production") else "console"
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 
 from db.effects import CommittedEvent, Revocation
 from db.store import Store
-from realtime import logredact
 from realtime.config import RealtimeSettings
 from realtime.hub import Hub, events_channel
 from realtime.publisher import Publisher, relay_forever
@@ -110,7 +109,6 @@ def realtime_component(
 
     @asynccontextmanager
     async def component(app: Starlette) -> AsyncIterator[None]:
-        logredact.install()
         async with running_realtime(app.state.store, settings) as realtime:
             app.state.realtime = realtime
             app.state.realtime_hub = realtime.hub

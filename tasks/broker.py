@@ -26,6 +26,7 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from db.redis_options import redis_options
 from tasks.config import TaskSettings
+from tasks.logcontext import LogContextMiddleware
 from tasks.redis_batch import CommandBatcher
 
 log = structlog.get_logger("bms.tasks")
@@ -330,6 +331,7 @@ def make_broker(settings: TaskSettings) -> AsyncBroker:
     else:
         broker = EmbeddedBroker(max_async_tasks=settings.worker_concurrency)
     broker.add_middlewares(
+        LogContextMiddleware(),
         BackoffRetryMiddleware(
             base_secs=settings.task_retry_base_secs,
             max_secs=settings.task_retry_max_secs,

@@ -54,11 +54,24 @@ class SMTPBackend:
 
 
 class ConsoleBackend:
-    """Embedded mode without SMTP_HOST: print the mail so a developer can read it."""
+    """Without SMTP_HOST: print the mail as a person reads it (headers, then decoded text)."""
 
     async def send(self, message: EmailMessage) -> None:
-        sys.stdout.write(f"{message.as_string()}\n{'-' * 72}\n")
+        sys.stdout.write(render_for_console(message))
         sys.stdout.flush()
+
+
+def render_for_console(message: EmailMessage) -> str:
+    """Headers one per line, then the plain-text body decoded (not base64 MIME)."""
+    headers = [
+        f"{name}: {value}"
+        for name, value in message.items()
+        if name.lower() != "mime-version" and not name.lower().startswith("content-")
+    ]
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    rule = "-" * 72
+    return f"{rule}\n" + "\n".join(headers) + f"\n\n{text.rstrip()}\n{rule}\n"
 
 
 def make_backend(settings: TaskSettings) -> Backend:
@@ -109,4 +122,5 @@ async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_
             return "failed"
         raise SendFailed(error) from exc
     await finish_email(store, email_id=email_id, attempts=claimed.attempts, status="sent")
+    log.info("email sent", id=email_id, attempt=claimed.attempts)
     return "sent"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +29,15 @@ LEASE_CHECK_TIMEOUT_SECS = 2.0
 LEASE_MIN_IDLE_SECS = 10.0
 
 Kick = Callable[[Job], Awaitable[None]]
+
+# A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
+_HOLDER_SQL = """
+SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)
+LIMIT 1
+"""
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -53,7 +64,8 @@ class LeaderLease:
             "tcp_keepalives_idle": "5",
             "tcp_keepalives_interval": "2",
             "tcp_keepalives_count": "3",
-            "application_name": "bms-scheduler",
+            # Names this process to the others: a standby logs which process is active.
+            "application_name": f"bms-scheduler {socket.gethostname()}:{os.getpid()}"[:63],
         }
 
     async def _connect(self) -> asyncpg.Connection:
@@ -88,6 +100,16 @@ class LeaderLease:
             await self.release()
             return False
 
+    async def holder(self) -> str | None:
+        """Who holds the lock (the active scheduler's application name), if anyone."""
+        if self.conn is None or self.conn.is_closed():
+            return None
+        try:
+            async with asyncio.timeout(LEASE_CHECK_TIMEOUT_SECS):
+                return await self.conn.fetchval(_HOLDER_SQL, self.key)
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return None
+
     async def release(self) -> None:
         conn, self.conn, self.held = self.conn, None, False
         if conn is not None and not conn.is_closed():
@@ -107,6 +129,7 @@ class Scheduler:
             LeaderLease(str(store.database.url), poll_secs=poll_secs) if store.is_postgres else None
         )
         self.is_leader = False
+        self._role_logged: str | None = None  # so a standby says so at start, not only on change
 
     def _insert(self) -> Any:  # the dialect's Insert (both have on_conflict_do_nothing)
         return pg_insert(job_runs) if self.store.is_postgres else sqlite_insert(job_runs)
@@ -173,8 +196,14 @@ class Scheduler:
         if self.lease is None:
             return True
         leader = await self.lease.acquire_or_keep()
-        if leader != self.is_leader:
-            log.info("scheduler role", role="active" if leader else "standby")
+        role = "active" if leader else "standby"
+        if role != self._role_logged:
+            self._role_logged = role
+            if leader:
+                log.info("scheduler is active; kicking recurring jobs")
+            else:
+                active = await self.lease.holder()
+                log.info("scheduler is standby", active=active or "none reachable")
         return leader
 
     async def run(self, stop: asyncio.Event) -> None:

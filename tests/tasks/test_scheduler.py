@@ -128,11 +128,20 @@ async def test_two_scheduler_processes_one_active_and_takeover(
     try:
 
         async def one_active() -> bool:
-            return sum(c.saw("role=active") for c in children) == 1
+            return sum(c.saw("scheduler is active") for c in children) == 1
 
         await wait_until(one_active, timeout=15)
-        leader = first if first.saw("role=active") else second
+        leader = first if first.saw("scheduler is active") else second
         standby = second if leader is first else first
+        assert leader.proc.pid is not None
+
+        async def standby_named_the_leader() -> bool:  # says so at start, naming the holder
+            return any(
+                "scheduler is standby" in line and f":{leader.proc.pid}" in line
+                for line in standby.lines
+            )
+
+        await wait_until(standby_named_the_leader, timeout=10)
         await asyncio.sleep(2.2)  # a window of whole periods to count runs in
         counts = await _kicks(settings.redis_url, namespace)
         assert counts["materialize_series"] == 1 and counts["retention"] == 1
@@ -141,7 +150,7 @@ async def test_two_scheduler_processes_one_active_and_takeover(
         await leader.stop(signal.SIGKILL)
 
         async def took_over() -> bool:
-            return standby.saw("role=active")
+            return standby.saw("scheduler is active")
 
         await wait_until(took_over, timeout=10)
         before = (await _kicks(settings.redis_url, namespace))["email_sweep"]

@@ -1,0 +1,127 @@
+"""One log stream for every process: structlog renders its own lines and the stdlib's alike.
+
+`bms serve`, `bms worker` and `bms scheduler` call `configure_logging` once at start (each
+`bms serve` worker process too). Every line carries a UTC timestamp, the level, the process
+role and pid, and whatever the code bound to the context (request id, user id). Secrets in
+URLs (access tokens, API keys, calendar feed tokens) are redacted before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+if TYPE_CHECKING:
+    from bms.settings import Settings
+
+LogFormat = Literal["console", "json"]
+
+# `?token=…`, `&key=…` and friends in query strings, and the secret in a feed URL.
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:access_token|refresh_token|token|key|api_key|password|secret|code)=)[^&\s\"']+"
+)
+_FEED_TOKEN = re.compile(r"(/calendar/)[^/\s\"'?]+(\.ics)")
+REDACTED = "***"
+
+# Chatty libraries whose INFO lines say nothing an operator needs.
+_QUIET_LOGGERS = ("taskiq", "httpx", "httpcore", "asyncio", "aiosmtplib", "alembic.runtime.plugins")
+
+
+def redact(text: str) -> str:
+    """Replace secrets in a path, URL or message with ***."""
+    if "=" in text:
+        text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
+    if "/calendar/" in text:
+        text = _FEED_TOKEN.sub(rf"\1{REDACTED}\2", text)
+    return text
+
+
+def _redact_values(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def _drop_color_message(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event.pop("color_message", None)  # uvicorn's ANSI copy of the message
+    return event
+
+
+def _add_process(role: str) -> Processor:
+    pid = os.getpid()
+
+    def add(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        event.setdefault("role", role)
+        event.setdefault("pid", pid)
+        return event
+
+    return add
+
+
+def _renderer(fmt: LogFormat, stream: TextIO) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=stream.isatty())
+
+
+def configure_logging(
+    *, role: str, level: str = "INFO", fmt: LogFormat = "console", stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging (uvicorn, taskiq, realtime) through one renderer."""
+    stream = stream or sys.stderr
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_process(role),
+        structlog.processors.StackInfoRenderer(),
+        _redact_values,
+    ]
+    if fmt == "json":
+        shared.append(structlog.processors.format_exc_info)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), _drop_color_message, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _renderer(fmt, stream),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(level.upper())
+    # api.middleware writes the access lines (with request and user ids); uvicorn's are off.
+    logging.getLogger("uvicorn.access").disabled = True
+    quiet = max(logging.WARNING, logging.getLevelName(level.upper()))
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+
+
+def configure_from(settings: Settings, *, role: str) -> None:
+    """`configure_logging` with LOG_LEVEL and LOG_FORMAT (its default follows BMS_ENV)."""
+    configure_logging(role=role, level=settings.log_level, fmt=settings.effective_log_format)
