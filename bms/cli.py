@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from bms.settings import Settings, SettingsError, load_settings
 
 ROLES = ("admin", "manager", "operator", "viewer")
+WORKER_HEALTHCHECK_TIMEOUT_SECS = 60
 
 
 def _settings_or_exit() -> Settings:
@@ -104,6 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             timeout_graceful_shutdown=10,
+            # The supervisor pings each worker; a worker busy under load answers late, and the
+            # default 5 s had it killed and respawned mid-traffic (sockets and all).
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_SECS,
             proxy_headers=True,
             server_header=False,
         )
