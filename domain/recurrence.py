@@ -14,6 +14,7 @@ from dateutil.rrule import DAILY, rrule, rrulestr
 from db.tables import facilities, locations, profiles, series
 from db.uow import UnitOfWork
 from domain.errors import ValidationFailed
+from domain.offload import BudgetExceeded, run_cpu, within_budget
 
 FIELD = "recurrence"
 RRULE_MAX_CHARS = 500
@@ -21,14 +22,26 @@ DEFAULT_TIMEZONE = "UTC"
 # Occurrences are whole shifts or events: anything finer than daily is a mistake.
 _FINEST_FREQ = DAILY
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+# dateutil scans up to year 9999 for a rule that never matches (FREQ=DAILY;BYMONTH=2;
+# BYMONTHDAY=30 took 3.6 s): a rule must show its first occurrence within this CPU time.
+RRULE_CPU_BUDGET_SECS = 0.2
+TOO_COMPLEX = "The recurrence is too complex to evaluate; simplify it."
 
 
 def _invalid(message: str) -> ValidationFailed:
     return ValidationFailed.on(FIELD, message)
 
 
-def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
-    """Return the normalized RRULE (no `RRULE:` prefix) or raise 400 on `recurrence`."""
+async def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
+    """Return the normalized RRULE (no `RRULE:` prefix) or raise 400 on `recurrence`.
+
+    Evaluated on the CPU pool under a CPU-time budget: a pathological rule costs the server
+    at most RRULE_CPU_BUDGET_SECS of one pool thread, and the event loop nothing.
+    """
+    return await run_cpu(_parse_rrule, text, dtstart, timezone)
+
+
+def _parse_rrule(text: str, dtstart: datetime, timezone: str) -> str:
     rule_text = text.strip()
     if rule_text.upper().startswith("RRULE:"):
         rule_text = rule_text[len("RRULE:") :]
@@ -46,9 +59,11 @@ def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
     if rule._freq > _FINEST_FREQ:  # type: ignore[attr-defined]  # dateutil has no public getter; YEARLY=0 ... SECONDLY=6
         raise _invalid("Recurrences more frequent than daily are not supported.")
     try:
-        first = next(iter(rule), None)
+        first = within_budget(lambda: next(iter(rule), None), cpu_secs=RRULE_CPU_BUDGET_SECS)
     except _PARSE_ERRORS as exc:
         raise _invalid(f"Not a valid RRULE: {exc}") from None
+    except BudgetExceeded:
+        raise _invalid(TOO_COMPLEX) from None
     if first is None:
         raise _invalid("The recurrence produces no occurrences.")
     return rule_text

@@ -157,7 +157,7 @@ async def create_scheduled_event(
     series_id = None
     if recurrence is not None:
         timezone = await _series_timezone(uow, event, actor)
-        rule = parse_rrule(recurrence, dtstart=event.start, timezone=timezone)
+        rule = await parse_rrule(recurrence, dtstart=event.start, timezone=timezone)
         series_id = await create_series(
             uow,
             kind=SERIES_KIND,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from db.tables import scheduled_event_attendees, scheduled_events, series, shift
 from db.types import Row
 from db.uow import UnitOfWork
 from domain.notifications import manager_ids, notify, notify_many
+from domain.offload import BudgetExceeded, run_cpu, within_budget
 from domain.scheduled_events import TOPIC as EVENTS_TOPIC
 from domain.scheduled_events import get_scheduled_event
 from domain.shifts import TOPIC as SHIFTS_TOPIC
@@ -28,6 +31,9 @@ from domain.time_off import conflicts_followed
 log = structlog.get_logger("bms.series")
 # Local-time window margin: converting UTC bounds to wall clock can be off by a DST jump.
 _MARGIN = timedelta(days=1)
+# One pass materializes a rolling horizon of days: more than this is a runaway rule.
+MAX_OCCURRENCES_PER_PASS = 2000
+SERIES_CPU_BUDGET_SECS = 2.0
 _DT_RE = re.compile(r"^\d{8}(T\d{6}Z?)?$")
 
 
@@ -101,13 +107,26 @@ def build_rule(text: str, *, dtstart: datetime, timezone: str) -> rruleset:
 def occurrences(
     text: str, *, dtstart: datetime, timezone: str, after: datetime, until: datetime
 ) -> list[datetime]:
-    """UTC starts in (after, until]; wall-clock time is kept across DST changes."""
+    """UTC starts in (after, until]; wall-clock time is kept across DST changes.
+
+    Bounded: at most MAX_OCCURRENCES_PER_PASS, within SERIES_CPU_BUDGET_SECS of CPU time
+    (ValueError otherwise), so one rule cannot hold the worker.
+    """
     tz = ZoneInfo(timezone)
     rule = build_rule(text, dtstart=dtstart, timezone=timezone)
     lo = (after.astimezone(tz) - _MARGIN).replace(tzinfo=None)
     hi = (until.astimezone(tz) + _MARGIN).replace(tzinfo=None)
+
+    def expand() -> list[datetime]:
+        upto_hi = itertools.takewhile(lambda local: local <= hi, rule.xafter(lo, inc=True))
+        return list(itertools.islice(upto_hi, MAX_OCCURRENCES_PER_PASS))
+
+    try:
+        locals_ = within_budget(expand, cpu_secs=SERIES_CPU_BUDGET_SECS)
+    except BudgetExceeded:
+        raise ValueError("the recurrence rule took too long to evaluate") from None
     found = []
-    for local in rule.between(lo, hi, inc=True):
+    for local in locals_:
         # fold=0: an ambiguous time is its first instance; a skipped one moves past the gap.
         moment = local.replace(tzinfo=tz).astimezone(UTC)
         if after < moment <= until:
@@ -225,8 +244,15 @@ async def materialize_one(
         if done is not None and done >= horizon:
             return report
         after = done if done is not None else s["dtstart"] - timedelta(seconds=1)
-        starts = occurrences(
-            s["rrule"], dtstart=s["dtstart"], timezone=s["timezone"], after=after, until=horizon
+        starts = await run_cpu(
+            functools.partial(
+                occurrences,
+                s["rrule"],
+                dtstart=s["dtstart"],
+                timezone=s["timezone"],
+                after=after,
+                until=horizon,
+            )
         )
         table = shifts if s["kind"] == "shift" else scheduled_events
         existing = await _existing_starts(uow.conn, table, series_id)

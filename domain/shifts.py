@@ -186,7 +186,7 @@ async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -
     rule = None
     timezone = await facility_timezone(uow.conn, facility_id=shift.facility) or DEFAULT_TIMEZONE
     if recurrence is not None:
-        rule = parse_rrule(recurrence, dtstart=shift.start, timezone=timezone)
+        rule = await parse_rrule(recurrence, dtstart=shift.start, timezone=timezone)
     await _check_no_overlap(
         uow, user_id=shift.user, start=shift.start, end=shift.end, exclude_id=None
     )

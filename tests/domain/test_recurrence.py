@@ -21,8 +21,8 @@ START = datetime(2026, 12, 1, 8, tzinfo=UTC)
         ("FREQ=YEARLY", "FREQ=YEARLY"),
     ],
 )
-def test_valid_rules_are_normalized(given: str, stored: str) -> None:
-    assert parse_rrule(given, dtstart=START, timezone="Europe/London") == stored
+async def test_valid_rules_are_normalized(given: str, stored: str) -> None:
+    assert await parse_rrule(given, dtstart=START, timezone="Europe/London") == stored
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_valid_rules_are_normalized(given: str, stored: str) -> None:
         "X" * 600,
     ],
 )
-def test_invalid_rules_fail_on_recurrence(rule: str) -> None:
+async def test_invalid_rules_fail_on_recurrence(rule: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        parse_rrule(rule, dtstart=START, timezone="Europe/London")
+        await parse_rrule(rule, dtstart=START, timezone="Europe/London")
     assert list(caught.value.errors) == ["recurrence"]

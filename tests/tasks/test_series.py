@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from db.store import Store
 from db.tables import notifications, scheduled_event_attendees, scheduled_events, shifts
-from domain.series import materialize_all, materialize_one, occurrences
+from domain.series import MAX_OCCURRENCES_PER_PASS, materialize_all, materialize_one, occurrences
 from tests.tasks.builders import make_facility, make_series, make_shift
 
 
@@ -59,6 +59,21 @@ def test_until_count_exdate() -> None:
     assert got == [_utc(2026, 1, 5, 9), _utc(2026, 1, 7, 9)]
     with pytest.raises(ValueError):
         occurrences("EXDATE:20260106T090000Z", **kwargs)
+
+
+def test_one_pass_is_bounded_in_count() -> None:
+    """A rule with an occurrence every minute stops at the cap instead of listing 86,400 a day."""
+    every_minute = (
+        "FREQ=DAILY;BYHOUR="
+        + ",".join(map(str, range(24)))
+        + ";BYMINUTE="
+        + ",".join(map(str, range(60)))
+    )
+    got = occurrences(
+        every_minute, dtstart=_utc(2026, 1, 5), timezone="UTC",
+        after=_utc(2026, 1, 1), until=_utc(2026, 3, 1),
+    )  # fmt: skip
+    assert len(got) <= MAX_OCCURRENCES_PER_PASS
 
 
 async def test_materialize_horizon_idempotent_and_rolling(make_user: Any, store: Store) -> None:
