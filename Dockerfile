@@ -53,6 +53,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH="/opt/venv/bin:$PATH" \
     BMS_DATA_DIR=/var/lib/bms
 
+# pg_dump/pg_restore for `bms backup` and `bms restore` (they must be at least the server's
+# major version: Debian bookworm ships 15; set PG_CLIENT_PACKAGE for a newer PGDG client).
+ARG PG_CLIENT_PACKAGE=postgresql-client
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ${PG_CLIENT_PACKAGE} \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 bms \
     && useradd --system --uid 10001 --gid bms \
         --home-dir /var/lib/bms --no-create-home --shell /usr/sbin/nologin bms \

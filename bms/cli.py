@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler = sub.add_parser("scheduler", help="run the recurring-job scheduler")
     scheduler.set_defaults(handler=cmd_scheduler)
 
+    from bms.backup_cli import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub)
+
     subscribe = sub.add_parser("subscribe", help="print live events from /ws/")
     _add_subscribe_arguments(subscribe)
     subscribe.set_defaults(handler=cmd_subscribe)

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     scheduler_poll_secs: float = Field(default=1.0, gt=0, le=60)
     # Embedded mode (no REDIS_URL): `bms serve` runs the recurring jobs itself.
     scheduler_embedded: bool = True
+    # Backups (#13): `bms backup` and the nightly job write here (default: <data dir>/backups).
+    backup_dir: Path | None = None
+    backup_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # UTC
+    backup_keep_daily: int = Field(default=7, ge=1)
+    backup_keep_weekly: int = Field(default=4, ge=0)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -34,6 +35,34 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database up to `revision`; blocking, run it outside the event loop."""
     _ensure_sqlite_dir(database_url)
     command.upgrade(alembic_config(database_url), revision)
+
+
+def upgrade_connection(connection: Connection) -> None:
+    """Bring the database behind `connection` to head inside the caller's transaction."""
+    config = alembic_config("sqlite://")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def known_revision(revision: str) -> bool:
+    """True when `revision` is one of our migrations (an archive from newer code is not)."""
+    try:
+        return (
+            ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+            is not None
+        )
+    except Exception:  # alembic raises several kinds for unknown or malformed ids
+        return False
+
+
+def pending_revisions(current: str | None) -> list[str]:
+    """Revisions between `current` and head, oldest first (empty when up to date)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    if current == head:
+        return []
+    revisions = [r.revision for r in script.iterate_revisions(head, current or "base")]
+    return list(reversed(revisions))
 
 
 def head_revision() -> str | None:

@@ -312,3 +312,9 @@ def test_compose_command_options_parse(name: str) -> None:
         parser.parse_args(command[1:])
     except SystemExit as exc:
         pytest.fail(f"{name}: `{' '.join(command)}` is rejected by the CLI (exit {exc.code})")
+
+
+def test_dockerfile_runtime_has_the_postgresql_client() -> None:
+    """`bms backup` and `bms restore` run pg_dump/pg_restore inside the container (#13)."""
+    runs = " ".join(args for kw, args in _dockerfile_final_stage() if kw in ("RUN", "ARG"))
+    assert "apt-get install" in runs and "postgresql-client" in runs

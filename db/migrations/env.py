@@ -40,5 +40,7 @@ if context.is_offline_mode():
     )
     with context.begin_transaction():
         context.run_migrations()
+elif (given := context.config.attributes.get("connection")) is not None:
+    _run(given)  # inside the caller's transaction (a restore migrates before it commits)
 else:
     asyncio.run(_run_online())

@@ -1,0 +1,57 @@
+"""`bms backup`, `bms backup verify` and `bms restore` as an operator meets them: one line
+per outcome, exit status 0 or 1, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bms.cli import main
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An embedded (SQLite) installation with a migrated database and one media file."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("BMS_DATA_DIR", str(data))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "cli-test-secret-" + "x" * 32)
+    assert main(["migrate"]) == 0
+    (data / "media" / "profile-images").mkdir(parents=True)
+    (data / "media" / "profile-images" / "1-0123456789abcdef.png").write_bytes(b"png")
+    return data
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_backup_verify_and_restore(embedded: Path, tmp_path: Path, capsys) -> None:
+    assert main(["backup", "--to", str(tmp_path / "out")]) == 0
+    assert "1 media files" in _one_line(capsys.readouterr().out)
+    archive = next((tmp_path / "out").glob("bms-backup-*.tar"))
+    assert main(["backup", "verify", str(archive)]) == 0
+    assert "is intact" in _one_line(capsys.readouterr().out)
+
+    # A migrated database without rows counts as empty: restore goes ahead.
+    assert main(["restore", str(archive)]) == 0
+    assert "restored" in _one_line(capsys.readouterr().out)
+    # The restore marker is a row now: a second restore needs --force and says what it replaces.
+    assert main(["restore", str(archive)]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("bms: restore refused: the target database is not empty (1 events")
+    assert main(["restore", "--force", str(archive)]) == 0
+    assert capsys.readouterr().out.startswith("bms: --force: replacing 1 events")
+
+
+def test_damaged_archives_get_one_line_and_status_1(embedded: Path, tmp_path: Path, capsys) -> None:
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    assert main(["backup", "verify", str(junk)]) == 1
+    assert "not a readable tar archive" in _one_line(capsys.readouterr().err)
+    assert main(["restore", str(tmp_path / "missing.tar")]) == 1
+    assert "no such file" in _one_line(capsys.readouterr().err)
+    assert not list((embedded / "media").parent.glob(".bms-restore-*"))  # scratch removed
