@@ -81,8 +81,8 @@ async def _drop_all(conn: AsyncConnection) -> None:
         )
     )
     kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
-    for relkind, name in rows.tuples():
-        await conn.execute(sa.text(f'DROP {kinds[relkind]} IF EXISTS public."{name}" CASCADE'))
+    for relkind, name in rows.all():
+        await conn.execute(sa.text(f'DROP {kinds[str(relkind)]} IF EXISTS public."{name}" CASCADE'))
 
 
 async def _restore_lines(dump_file: Path) -> AsyncIterator[bytes]:
