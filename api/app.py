@@ -114,7 +114,12 @@ def create_app(
     """
     settings = settings or load_settings()
     sink = EffectSink()  # plugged by `wire_effects` once the components run
-    store = Store(settings.effective_database_url, pool_max=settings.database_pool_max, sink=sink)
+    store = Store(
+        settings.effective_database_url,
+        pool_max=settings.database_pool_max,
+        sink=sink,
+        fast_paths=settings.fast_paths,
+    )
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]

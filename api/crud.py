@@ -79,6 +79,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
                     params=request.query_params,
                     url=request.url,
                     serialize=resource.serialize,
+                    counts_scope=store,
                 )
             return JSONResponse(page)
         if resource.create is None:

@@ -16,7 +16,7 @@ from databases.core import Connection
 from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
-from db.compiled_cache import bound
+from db.statements import bound
 from db.tables import events
 from domain.errors import NotFound, ValidationFailed
 
@@ -308,13 +308,18 @@ def _hashable(value: Any) -> Hashable:
 
 
 async def _versioned_total(
-    conn: Connection, count: sa.Select[Any], key: Hashable, values: dict[str, Any], version: Any
+    conn: Connection,
+    count: sa.Select[Any],
+    key: Hashable,
+    values: dict[str, Any],
+    version: Any,
+    scope: object,
 ) -> int:
     """The list's total at the page's topic version: cached, or counted now and cached."""
     now = monotonic()
-    counts = _COUNTS.get(conn._database)  # ids and versions are those of one database
+    counts = _COUNTS.get(scope)  # ids and versions are those of one database (its Store)
     if counts is None:
-        counts = _COUNTS[conn._database] = LRUCache(COUNTS_CACHED)
+        counts = _COUNTS[scope] = LRUCache(COUNTS_CACHED)
     cached = counts.get(key)
     if cached is not None and cached[0] == version and now - cached[2] < COUNT_MAX_AGE_SECS:
         return cached[1]
@@ -334,8 +339,13 @@ async def paginate(
     url: URL,
     serialize: Serializer,
     extra_where: Sequence[sa.ColumnElement[bool]] = (),
+    counts_scope: object | None = None,
 ) -> dict[str, Any]:
-    """Run a filtered, ordered, paginated query and return DRF's page object."""
+    """Run a filtered, ordered, paginated query and return DRF's page object.
+
+    `counts_scope` (the Store `conn` came from) keeps the totals of shared list queries
+    cached per database, valid while their topic's newest event id is unchanged.
+    """
     page, size = page_numbers(params)
     statements: _PageStatements | None = None
     if extra_where or id(query) not in _SHARED:
@@ -357,7 +367,15 @@ async def paginate(
         count = rows[0][_TOTAL]
     else:
         key = (id(query), id(spec), shape, *((k, _hashable(v)) for k, v in sorted(values.items())))
-        count = await _versioned_total(conn, statements.count, key, values, rows[0][_VERSION])
+        if counts_scope is None:  # nothing to cache the total in: count now
+            counted = await conn.fetch_one(bound(statements.count, **values))
+            assert counted is not None
+            count = counted[0]
+        else:
+            version = rows[0][_VERSION]
+            count = await _versioned_total(
+                conn, statements.count, key, values, version, counts_scope
+            )
     last_page = max(1, -(-count // size))
     return {
         "count": count,

@@ -14,7 +14,7 @@ async def create_user_command(
     settings: Settings, *, username: str, role: str, email: str, password: str, generated: bool
 ) -> int:
     """Create a user; print the generated password once, never store it in clear."""
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, fast_paths=settings.fast_paths)
     await store.connect()
     try:
         with constraints_as_domain_errors():

@@ -89,7 +89,7 @@ def _role_for(index: int) -> Role:
 
 async def seed_demo(settings: Settings, *, announce: Callable[[str], object] = print) -> bool:
     """Load the demo data unless users exist already; print how to log in."""
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, fast_paths=settings.fast_paths)
     await store.connect()
     try:
         async with store.connection() as conn:

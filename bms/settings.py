@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     backup_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # UTC
     backup_keep_daily: int = Field(default=7, ge=1)
     backup_keep_weekly: int = Field(default=4, ge=0)
+    # #16: the fast paths that rely on other libraries' private APIs (docs/fast-paths.md);
+    # false runs the plain public-API path everywhere (same behaviour, more CPU).
+    fast_paths: bool = True
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -27,40 +27,16 @@ from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.backends.sqlite import CompilationContext, SQLiteBackend, SQLiteConnection
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.sql import ClauseElement, sqltypes, visitors
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.util import LRUCache
+
+from db.statements import Bound, plain
+from db.statements import bound as bound  # where callers used to import it from
 
 STATEMENT_CACHE_SIZE = 500
 
 BindProcessor = Callable[[Any], Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Bound:
-    """A statement built once with `sa.bindparam` placeholders, and one execution's values."""
-
-    statement: ClauseElement
-    values: Mapping[str, Any]
-
-    def plain(self) -> ClauseElement:
-        """A copy of the statement with the values in its placeholders (the uncached path).
-
-        Not `statement.params()`: SQLAlchemy 2.1 keeps those values aside, and `databases`'
-        compile (`render_postcompile`) refuses statements that carry them.
-        """
-
-        def fill(bind: BindParameter[Any]) -> None:
-            if bind.key in self.values:  # `bind` is the traversal's own copy
-                bind.value, bind.required = self.values[bind.key], False
-
-        return visitors.cloned_traverse(self.statement, {}, {"bindparam": fill})
-
-
-def bound(statement: ClauseElement, /, **values: Any) -> Any:
-    """Pair a prebuilt statement with its values; pass the result to `conn.fetch_one` & co."""
-    return Bound(statement, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +126,6 @@ class StatementCache:
         )
 
 
-def _plain(query: Any) -> Any:
-    return query.plain() if isinstance(query, Bound) else query
-
-
 def _postgres_finish(compiled: SQLCompiler) -> tuple[str, Sequence[str]]:
     """Pyformat → `$n`, numbered in sorted name order exactly as `databases` does it."""
     names = sorted(compiled.params)
@@ -235,14 +207,14 @@ class CachingPostgresConnection(PostgresConnection):
     def _compile(self, query: Any) -> tuple[str, list[Any], Any]:
         found = self._statements.lookup(query)
         if found is None:
-            return super()._compile(_plain(query))
+            return super()._compile(plain(query))
         statement, extracted, values = found
         return statement.sql, statement.bind(extracted, values), statement.result_columns
 
     async def fetch_all(self, query: Any) -> list[Any]:  # `Record`s read like the parent's
         found = self._statements.lookup(query)
         if found is None:
-            return await super().fetch_all(_plain(query))
+            return await super().fetch_all(plain(query))
         statement, extracted, values = found
         assert self._connection is not None, "Connection is not acquired"
         rows = await self._connection.fetch(statement.sql, *statement.bind(extracted, values))
@@ -252,7 +224,7 @@ class CachingPostgresConnection(PostgresConnection):
     async def fetch_one(self, query: Any) -> Any:  # a `Record` or None, like the parent
         found = self._statements.lookup(query)
         if found is None:
-            return await super().fetch_one(_plain(query))
+            return await super().fetch_one(plain(query))
         statement, extracted, values = found
         assert self._connection is not None, "Connection is not acquired"
         row = await self._connection.fetchrow(statement.sql, *statement.bind(extracted, values))
@@ -278,7 +250,7 @@ class CachingSQLiteConnection(SQLiteConnection):
     def _compile(self, query: Any) -> Any:  # the parent's tuple plus its CompilationContext
         found = self._statements.lookup(query)
         if found is None:
-            return super()._compile(_plain(query))
+            return super()._compile(plain(query))
         statement, extracted, values = found
         compiled = statement.compiled
         context: Any = self._dialect.execution_ctx_cls()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from databases.core import Connection
 
-from db.compiled_cache import CachingDatabase
+from db.database import make_database
 from db.effects import EffectSink
 from db.urls import async_driver_url
 
@@ -44,7 +44,12 @@ class Store:
     """
 
     def __init__(
-        self, database_url: str, *, pool_max: int = PG_POOL_MAX, sink: EffectSink | None = None
+        self,
+        database_url: str,
+        *,
+        pool_max: int = PG_POOL_MAX,
+        sink: EffectSink | None = None,
+        fast_paths: bool = True,
     ) -> None:
         url = async_driver_url(database_url)
         self.is_postgres = url.get_backend_name() == "postgresql"
@@ -53,7 +58,11 @@ class Store:
             if self.is_postgres
             else {"timeout": SQLITE_BUSY_TIMEOUT_SECS}
         )
-        self.database = CachingDatabase(url.render_as_string(hide_password=False), **options)
+        # FAST_PATHS: compile each statement shape once (db/compiled_cache.py), or plain.
+        self.fast_paths = fast_paths
+        self.database = make_database(
+            url.render_as_string(hide_password=False), fast_paths=fast_paths, **options
+        )
         self.pool_max = pool_max
         # First come, first served for pooled connections (see `connection`).
         self._gate: asyncio.Semaphore | None = None

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
-from db.compiled_cache import bound
+from db.statements import bound
 from db.tables import incident_tickets, incident_types
 from db.types import Row
 from db.uow import UnitOfWork

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from db.compiled_cache import bound
+from db.statements import bound
 from db.tables import auth_tokens, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role

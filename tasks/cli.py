@@ -38,7 +38,7 @@ def _has_redis(settings: TaskSettings, command: str) -> bool:
 
 async def worker_main(settings: TaskSettings) -> None:
     """Consume the task stream until SIGTERM/SIGINT; unfinished messages are redelivered."""
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, fast_paths=settings.fast_paths)
     await store.connect()
     runtime = TaskRuntime(settings, store)
     try:
@@ -61,7 +61,7 @@ async def worker_main(settings: TaskSettings) -> None:
 
 async def scheduler_main(settings: TaskSettings) -> None:
     """Kick recurring jobs while holding the lease; stand by otherwise."""
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, fast_paths=settings.fast_paths)
     await store.connect()
     runtime = TaskRuntime(settings, store)
     try:

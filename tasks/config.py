@@ -50,3 +50,4 @@ class TaskSettings:
     job_email_sweep_interval_secs: int
     scheduler_poll_secs: float
     scheduler_embedded: bool  # embedded mode: `bms serve` runs the recurring jobs
+    fast_paths: bool  # FAST_PATHS: batched Redis commands (tasks/broker.py), compiled SQL

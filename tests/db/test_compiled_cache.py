@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from db.compiled_cache import CachedStatement, bound
+from db.compiled_cache import CachedStatement
+from db.statements import bound
 from db.tables import events, history, locations
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

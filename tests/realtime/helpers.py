@@ -98,7 +98,7 @@ async def emit(
 @asynccontextmanager
 async def started(settings: Settings, **options: Any) -> AsyncIterator[Realtime]:
     """One "process": its own Store (pool) and realtime stack on the given settings."""
-    store = Store(settings.effective_database_url, pool_max=5)
+    store = Store(settings.effective_database_url, pool_max=5, fast_paths=settings.fast_paths)
     await store.connect()
     try:
         async with running_realtime(store, settings.realtime_settings(), **options) as realtime:
