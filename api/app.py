@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Router
 from starlette.types import Receive, Scope, Send
 
-from api import ops
+from api import ops, web
 from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -142,7 +142,7 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, *media_routes, Mount("/api", app=api_router())],
+        routes=[*ops.routes, *web.routes, *media_routes, Mount("/api", app=api_router())],
         middleware=[
             Middleware(RealtimeShortcut),  # /ws/ skips the HTTP-only middleware below
             Middleware(RequestIdMiddleware),

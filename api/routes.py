@@ -8,6 +8,7 @@ from api.auth import routes as auth
 from api.openapi import routes as openapi
 from api.resources import (
     api_keys,
+    away,
     calendar,
     emails,
     facilities,
@@ -27,6 +28,7 @@ ROUTES: list[BaseRoute] = [
     *auth.routes,
     *openapi.routes,
     *api_keys.routes,
+    *away.routes,
     *incident_types.routes,
     *incident_tickets.routes,
     *service_tickets.routes,

@@ -87,6 +87,29 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
     ("/api/notifications/mark-all-read/", "POST"): Operation(
         "Mark all own notifications read", status=204, errors=(401, 403)
     ),
+    ("/api/away/", "GET"): Operation(
+        "Who is away on a day (names only)",
+        {
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer"},
+                "next": {"type": "null"},
+                "previous": {"type": "null"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"user": {"type": "integer"}, "name": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        errors=(400, 401),
+        tag="time-off-requests",
+        description="Approved time off covering `?date=` (default: today, UTC), optionally of "
+        "one site's people (`?location=`). Any signed-in user, a wall's read key too: the names "
+        "only, never the kind or reason (time-off requests themselves stay private).",
+    ),
     ("/api/send-email/", "POST"): Operation(
         "Queue an email",
         ref("EmailQueued"),
@@ -170,6 +193,42 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         errors=(404,),
         public=True,
         tag="docs",
+    ),
+    ("/", "GET"): Operation(
+        "Where to go: the API docs and the wall",
+        {"type": "string"},
+        media_type="text/html",
+        public=True,
+        tag="web",
+        description="A small HTML page linking /api/docs/ and /wall/.",
+    ),
+    ("/wall/", "GET"): Operation(
+        "The control-room wall display",
+        {"type": "string"},
+        media_type="text/html",
+        public=True,
+        tag="web",
+        description="HTML (strict CSP, revalidated each load). Open it as `/wall/#key=<API key>`: "
+        "the fragment never reaches the server; the page keeps the key in local storage. URL "
+        "parameters: `location`, `panels`, `rotate`, `tz`, `theme=light` (docs/wall.md).",
+    ),
+    ("/static/bms-realtime.js", "GET"): Operation(
+        "The browser client for /ws/ (ES module)",
+        {"type": "string"},
+        media_type="text/javascript",
+        public=True,
+        tag="web",
+        description="Stable URL, revalidated each load (docs/browser-client.md).",
+    ),
+    ("/static/v/{version}/{name}", "GET"): Operation(
+        "A versioned browser asset",
+        {"type": "string"},
+        media_type="application/octet-stream",
+        errors=(404,),
+        public=True,
+        tag="web",
+        description="Cached for a year (`immutable`) when `version` is this release's; another "
+        "version gets today's file, not cached.",
     ),
     ("/healthz", "GET"): Operation(
         "Liveness", ref("Health"), public=True, tag="operations", description="Always 200."
