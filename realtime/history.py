@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from db.backup.marker import RESTORE_TOPIC
 from db.store import Store
 from db.tables import events
 from realtime.wire import HubEvent
@@ -21,6 +22,14 @@ async def newest_id(store: Store) -> int:
 async def oldest_id(store: Store) -> int | None:
     async with store.connection() as conn:
         value = await conn.fetch_val(sa.select(sa.func.min(events.c.id)))
+    return None if value is None else int(value)
+
+
+async def newest_restore_id(store: Store) -> int | None:
+    """The id of the latest restore marker (db.backup.marker), if the database was restored."""
+    query = sa.select(sa.func.max(events.c.id)).where(events.c.topic == RESTORE_TOPIC)
+    async with store.connection() as conn:
+        value = await conn.fetch_val(query)
     return None if value is None else int(value)
 
 

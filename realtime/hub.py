@@ -268,11 +268,15 @@ class Hub:
             conn.release()
 
     async def _history_lost(self, since: int) -> bool:
-        """True when retention deleted events after `since` (`since: 0` means "what is kept")."""
+        """True when retention deleted events after `since` (`since: 0` means "what is kept"),
+        or when `since` predates a restore: that id belongs to the data the restore replaced."""
         if since <= 0:
             return False
         oldest = await history.oldest_id(self.store)
-        return oldest is not None and since < oldest - 1
+        if oldest is not None and since < oldest - 1:
+            return True
+        restored = await history.newest_restore_id(self.store)
+        return restored is not None and since < restored
 
     async def _replay(self, conn: Connection, topics: Iterable[str], since: int, upto: int) -> None:
         after = since
