@@ -69,6 +69,10 @@ def _worker_metrics_dir(workers: int) -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# uvicorn's own implementation of what realtime/uvproto.py slims down (FAST_PATHS=0).
+WS_PLAIN = "websockets-sansio"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import structlog
     import uvicorn
@@ -100,7 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level.lower(),
             log_config=None,  # bms.logs configured the one stream (each worker: the app factory)
             access_log=False,  # api.middleware logs access lines, with request and user ids
-            ws="realtime.uvproto:LeanWebSocketsProtocol",  # websockets-sansio, less per socket
+            # FAST_PATHS: websockets-sansio with less per socket (realtime/uvproto.py).
+            ws="realtime.uvproto:LeanWebSocketsProtocol" if settings.fast_paths else WS_PLAIN,
             ws_per_message_deflate=False,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,

@@ -20,3 +20,4 @@ class RealtimeSettings:
     channel_namespace: str  # prefix of Redis channels
     ws_queue_max_events: int  # per socket; overflow closes it with 4008
     allowed_origins: Sequence[str]  # browsers' Origin on the handshake
+    fast_paths: bool  # FAST_PATHS: inline and prebuilt-frame writes (eager.py, fastsend.py)

@@ -12,8 +12,7 @@ from starlette.types import Send
 
 from db.types import dumps
 from domain.actors import Actor
-from realtime import eager
-from realtime.fastsend import raw_protocol, try_write
+from realtime import eager, fastsend
 from realtime.visibility import EventFilter, can_receive
 from realtime.wire import HubEvent
 
@@ -46,6 +45,7 @@ class Connection:
     __slots__ = (
         "_busy",
         "_closer",
+        "_fast",
         "_held",
         "_inflight",
         "_out",
@@ -60,9 +60,11 @@ class Connection:
         "subs",
     )
 
-    def __init__(self, actor: Actor, *, max_queued: int) -> None:
+    def __init__(self, actor: Actor, *, max_queued: int, fast_paths: bool = True) -> None:
         self.actor = actor
         self.max_queued = max_queued
+        # Plain path (FAST_PATHS=0): every frame goes through the writer task's ASGI send.
+        self._fast = fast_paths
         self.subs: dict[str, Subscription] = {}
         self.close_code: int | None = None
         self._out: deque[str] | None = None
@@ -127,9 +129,17 @@ class Connection:
         self._busy = True
         out = self._out
         writer_idle = self._pump_task is None or self._wake is not None
-        if out is None and self._inflight is None and self._send is not None and writer_idle:
+        if (
+            out is None
+            and self._inflight is None
+            and self._send is not None
+            and writer_idle
+            and self._fast
+        ):
             # nothing queued or being written: write now, without a task
-            if event is not None and self._raw is not None and try_write(self._raw, event.wire):
+            if event is not None and self._raw is not None and fastsend.try_write(
+                self._raw, event.wire
+            ):
                 return
             self._write_now(frame)
             return
@@ -182,7 +192,7 @@ class Connection:
     def start(self, send: Send) -> None:
         """Attach the socket's ASGI `send`; the writer task starts with the first frame."""
         self._send = send
-        self._raw = raw_protocol(send)
+        self._raw = fastsend.raw_protocol(send) if self._fast else None
         if self._out:
             self._pump_task = asyncio.create_task(self._pump(), name=self.writer_task_name)
 

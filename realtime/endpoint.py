@@ -110,7 +110,7 @@ async def ws_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     if found is None:
         return
     actor, hub = found
-    conn = Connection(actor, max_queued=hub.max_queued)
+    conn = Connection(actor, max_queued=hub.max_queued, fast_paths=hub.fast_paths)
     conn.start(send)
     hub.add(conn)
     try:

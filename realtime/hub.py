@@ -51,11 +51,15 @@ class Hub:
         max_queued: int,
         poll_secs: float = POLL_SECS,
         revalidate_secs: float = REVALIDATE_SECS,
+        fast_paths: bool = True,
     ) -> None:
         self.store = store
         self.broadcast = broadcast
         self.namespace = namespace
         self.max_queued = max_queued
+        # FAST_PATHS: sockets write inline (realtime/eager.py) and prebuilt frames straight
+        # to uvicorn's transport (realtime/fastsend.py); off: every write through ASGI send.
+        self.fast_paths = fast_paths
         self.poll_secs = poll_secs
         self.revalidate_secs = revalidate_secs
         self.last_id = 0

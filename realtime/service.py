@@ -79,6 +79,7 @@ async def running_realtime(
         broadcast,
         namespace=namespace,
         max_queued=settings.ws_queue_max_events,
+        fast_paths=settings.fast_paths,
         **hub_options,
     )
     relay_options: dict[str, Any] = (
