@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import PermissionDenied
@@ -36,6 +37,7 @@ class Actor:
     credential_id: str | None = None  # session key hash, token jti or API key hash
     read_only: bool = False  # a `read` API key: unsafe methods are refused
     location_id: int | None = None  # an API key restricted to one site
+    expires_at: datetime | None = None  # when the credential ends (a socket closes then)
 
     @property
     def is_manager(self) -> bool:

@@ -130,6 +130,7 @@ _LIVE_KEY = (
         api_keys.c.scope,
         api_keys.c.location_id,
         api_keys.c.last_used_at,
+        api_keys.c.expires_at,
         users.c.id.label("user_id"),
         users.c.username,
         users.c.role,
@@ -164,6 +165,7 @@ async def actor_for_api_key(conn: Connection, *, key: str, now: datetime) -> Act
         key_hash,
         read_only=row["scope"] == "read",
         location_id=row["location_id"],
+        expires_at=row["expires_at"],
     )
 
 

@@ -331,6 +331,8 @@ async def update_profile(
         await end_credentials(uow, user_id=user_id, keep_session_key_hash=keep)
     if changes.get("is_active") == [True, False]:
         await end_credentials(uow, user_id=user_id)
+    elif "role" in changes:  # open sockets re-authenticate and see what the new role may
+        uow.revoke(user_id)
     updated = await _require(uow.conn, profile_id)
     await uow.record_history(TOPIC, profile_id, changes)
     uow.emit(TOPIC, "updated", object_id=profile_id, data=updated)

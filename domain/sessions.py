@@ -40,7 +40,7 @@ async def actor_for_session_key(conn: Connection, *, key: str, now: datetime) ->
         return None
     key_hash = hash_key(key)
     row = await conn.fetch_one(
-        sa.select(users.c.id, users.c.username, users.c.role)
+        sa.select(users.c.id, users.c.username, users.c.role, sessions.c.expires_at)
         .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
         .where(
             sessions.c.key_hash == key_hash,
@@ -50,7 +50,14 @@ async def actor_for_session_key(conn: Connection, *, key: str, now: datetime) ->
     )
     if row is None:
         return None
-    return Actor(row["id"], row["username"], Role(row["role"]), "session", key_hash)
+    return Actor(
+        row["id"],
+        row["username"],
+        Role(row["role"]),
+        "session",
+        key_hash,
+        expires_at=row["expires_at"],
+    )
 
 
 async def destroy_session(uow: UnitOfWork, *, key_hash: str, user_id: int | None = None) -> None:

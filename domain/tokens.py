@@ -7,7 +7,7 @@ import functools
 import secrets
 import types
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,7 +92,8 @@ _LIVE_TOKEN_USER = (
 
 async def _live_token_user(
     conn: Connection, *, token: str, kind: str, secret_key: str, now: datetime
-) -> tuple[Any, str] | None:
+) -> tuple[Any, Mapping[str, Any]] | None:
+    """The user row and claims of a live token of this kind, or None."""
     claims = _decode(token, secret_key)
     if not claims or claims.get("typ") != kind or claims.get("iss") != ISSUER:
         return None
@@ -101,7 +102,7 @@ async def _live_token_user(
         return None
     jti = str(claims.get("jti", ""))
     row = await conn.fetch_one(bound(_LIVE_TOKEN_USER, jti=jti, kind=kind, now=now))
-    return (row, jti) if row else None
+    return (row, claims) if row else None
 
 
 async def actor_for_access_token(
@@ -111,8 +112,15 @@ async def actor_for_access_token(
     found = await _live_token_user(conn, token=token, kind="access", secret_key=secret_key, now=now)
     if found is None:
         return None
-    row, jti = found
-    return Actor(row["id"], row["username"], Role(row["role"]), "token", jti)
+    row, claims = found
+    return Actor(
+        row["id"],
+        row["username"],
+        Role(row["role"]),
+        "token",
+        str(claims["jti"]),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+    )
 
 
 async def refresh_access_token(

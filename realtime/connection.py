@@ -56,6 +56,7 @@ class Connection:
         "_wake",
         "actor",
         "close_code",
+        "expiry",
         "max_queued",
         "subs",
     )
@@ -67,6 +68,7 @@ class Connection:
         self._fast = fast_paths
         self.subs: dict[str, Subscription] = {}
         self.close_code: int | None = None
+        self.expiry: asyncio.TimerHandle | None = None  # closes the socket when the credential ends
         self._out: deque[str] | None = None
         self._held: list[HubEvent] | None = None
         self._space: asyncio.Event | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -11,8 +12,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from domain.actors import Actor
+from domain.bearer import actor_for_bearer
 from realtime.auth import accepted_subprotocol, authenticate
-from realtime.connection import Connection
+from realtime.connection import CLOSE_UNAUTHORIZED, Connection
 from realtime.hub import Hub
 from realtime.visibility import TOPICS, EventFilter
 
@@ -65,10 +67,12 @@ def _parse(raw: Mapping[str, Any]) -> dict[str, Any]:
     return message
 
 
-async def _handle(hub: Hub, conn: Connection, raw: Mapping[str, Any]) -> None:
+async def _handle(scope: Scope, hub: Hub, conn: Connection, raw: Mapping[str, Any]) -> None:
     message = _parse(raw)
     kind = message["type"]
-    if kind == "ping":
+    if kind == "reauthenticate":
+        await _reauthenticate(scope, hub, conn, message)
+    elif kind == "ping":
         conn.send_control({"type": "pong"})
     elif kind == "subscribe":
         topics, since = _topics(message), _since(message)
@@ -83,6 +87,44 @@ async def _handle(hub: Hub, conn: Connection, raw: Mapping[str, Any]) -> None:
         conn.send_control({"type": "unsubscribed", "topics": topics})
     else:
         raise BadMessage("unknown_type", f"unknown message type {kind!r}")
+
+
+async def _reauthenticate(
+    scope: Scope, hub: Hub, conn: Connection, message: dict[str, Any]
+) -> None:
+    """Renew the socket's credential in-band (contract 5): a fresh access token or API key of
+    the same user; anything else closes the socket with 4401."""
+    token = message.get("token")
+    actor = None
+    if isinstance(token, str) and token:
+        async with hub.store.connection() as db:
+            actor = await actor_for_bearer(
+                db, token=token, secret_key=scope["app"].state.secret_key, now=hub.store.clock()
+            )
+    if actor is None or actor.id != conn.actor.id:
+        conn.request_close(CLOSE_UNAUTHORIZED, "reauthentication failed")
+        return
+    conn.actor = actor  # visibility follows the renewed credential's role from now on
+    _arm_expiry(hub, conn)
+    conn.send_control({"type": "reauthenticated"})
+
+
+def _arm_expiry(hub: Hub, conn: Connection) -> None:
+    """Close the socket (4401) when its credential expires, unless renewed before then."""
+    if conn.expiry is not None:
+        conn.expiry.cancel()
+        conn.expiry = None
+    expires_at = conn.actor.expires_at
+    if expires_at is None:
+        return
+    delay = max(0.0, (expires_at - hub.store.clock()).total_seconds())
+    actor = conn.actor
+
+    def expire() -> None:
+        if conn.actor is actor:  # not renewed meanwhile
+            conn.request_close(CLOSE_UNAUTHORIZED, "credentials expired")
+
+    conn.expiry = asyncio.get_running_loop().call_later(delay, expire)
 
 
 async def _authenticated(scope: Scope, receive: Receive, send: Send) -> tuple[Actor, Hub] | None:
@@ -113,6 +155,7 @@ async def ws_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     conn = Connection(actor, max_queued=hub.max_queued, fast_paths=hub.fast_paths)
     conn.start(send)
     hub.add(conn)
+    _arm_expiry(hub, conn)
     try:
         conn.send_control(
             {
@@ -128,10 +171,12 @@ async def ws_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             if conn.close_code is not None:
                 continue  # closing: wait for the peer's disconnect
             try:
-                await _handle(hub, conn, raw)
+                await _handle(scope, hub, conn, raw)
             except BadMessage as bad:
                 conn.send_control({"type": "error", "code": bad.code, "detail": bad.detail})
     finally:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
         hub.remove(conn)
         await conn.stop()
 
