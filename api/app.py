@@ -20,6 +20,7 @@ from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMidd
 from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
+from api.vitals import vitals_sampler
 from bms.settings import Settings, load_settings
 from db import migrate
 from db.effects import EffectSink
@@ -123,6 +124,7 @@ def create_app(
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]
+    chosen = [*chosen, vitals_sampler]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

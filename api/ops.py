@@ -15,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import vitals
 from api.context import get_store
 from api.responses import JSONResponse
 from db.redis_options import redis_options
+from tasks.jobs import all_jobs
 
 READY_TIMEOUT_SECS = 2.0
 
@@ -26,8 +28,8 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    """200 only when the database and, if configured, Redis answer."""
+async def readiness(request: Request) -> dict[str, str]:
+    """Each dependency's state: "ok" or "error: <exception type>" (/readyz, /metrics)."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECS):
@@ -43,6 +45,12 @@ async def readyz(request: Request) -> Response:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
+    return checks
+
+
+async def readyz(request: Request) -> Response:
+    """200 only when the database and, if configured, Redis answer."""
+    checks = await readiness(request)
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", **checks}, 200 if ready else 503
@@ -60,7 +68,21 @@ async def metrics(request: Request) -> Response:
     if os.environ.get(MULTIPROCESS_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    vitals.sample_process(request.app)
+    settings = request.app.state.settings
+    checks = await readiness(request)
+    shared = [vitals.readiness_metric(checks)]
+    if checks["database"] == "ok":
+        shared += await vitals.database_vitals(
+            get_store(request),
+            jobs=all_jobs(settings.task_settings()),
+            relay=bool(settings.redis_url),
+            embedded_scheduler=settings.scheduler_embedded,
+        )
+    read_now = CollectorRegistry(auto_describe=False)
+    read_now.register(vitals.Snapshot(shared))
+    body = generate_latest(registry) + generate_latest(read_now)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

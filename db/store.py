@@ -66,6 +66,9 @@ class Store:
         self.pool_max = pool_max
         # First come, first served for pooled connections (see `connection`).
         self._gate: asyncio.Semaphore | None = None
+        # Pool saturation, read by /metrics (api/vitals.py): holders and callers queued.
+        self.pool_in_use = 0
+        self.pool_waiting = 0
         self._holder: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_store_{id(self)}")
         self.sink = sink if sink is not None else EffectSink()
         # Replaceable clock: tests drive time-based jobs without sleeping.
@@ -96,13 +99,20 @@ class Store:
                     await conn.execute("PRAGMA foreign_keys = ON")
                 yield conn
             return
-        async with self._gate:
-            token = self._holder.set(asyncio.current_task())
-            try:
-                async with self.database.connection() as conn:
-                    yield conn
-            finally:
-                self._holder.reset(token)
+        self.pool_waiting += 1
+        try:
+            await self._gate.acquire()
+        finally:
+            self.pool_waiting -= 1
+        self.pool_in_use += 1
+        token = self._holder.set(asyncio.current_task())
+        try:
+            async with self.database.connection() as conn:
+                yield conn
+        finally:
+            self._holder.reset(token)
+            self.pool_in_use -= 1
+            self._gate.release()
 
     def unit_of_work(self, *, actor_id: int | None) -> UnitOfWork:
         from db.uow import UnitOfWork

@@ -467,4 +467,6 @@ job_runs = sa.Table(
     metadata,
     sa.Column("job", sa.String(64), primary_key=True),
     sa.Column("last_run_at", UTCDateTime, nullable=False),
+    # When a run last finished without error (#14: the "job not run on time" alert).
+    sa.Column("last_success_at", UTCDateTime, nullable=True),
 )

@@ -13,6 +13,7 @@ from starlette.types import Send
 from db.types import dumps
 from domain.actors import Actor
 from realtime import eager, fastsend
+from realtime.metrics import WS_CLOSED
 from realtime.visibility import EventFilter, can_receive
 from realtime.wire import HubEvent
 
@@ -247,6 +248,7 @@ class Connection:
         if self.close_code is not None:
             return
         self.close_code = code
+        WS_CLOSED.labels(str(code)).inc()
         self._out = None
         self._held = None
         if self._inflight is not None:

@@ -17,6 +17,7 @@ from tasks.broker import make_broker
 from tasks.config import TaskSettings
 from tasks.email import Backend, deliver, make_backend
 from tasks.jobs import job_named
+from tasks.scheduler import record_success
 
 log = structlog.get_logger("bms.tasks")
 
@@ -59,6 +60,7 @@ class TaskRuntime:
         async def run_job(name: str) -> dict[str, Any]:
             """Run one recurring job by name (kicked by the scheduler)."""
             result = await job_named(runtime.settings, name).run(runtime.store, runtime.settings)
+            await record_success(runtime.store, job=name)
             log.info("job finished", job=name, result=result)
             return result
 

@@ -30,8 +30,10 @@ LEASE_MIN_IDLE_SECS = 10.0
 
 Kick = Callable[[Job], Awaitable[None]]
 
-# A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
-_HOLDER_SQL = """
+
+# The application name of the session holding advisory lock $1 (one row, or none). A bigint
+# key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
+LEASE_HOLDER_SQL = """
 SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -44,6 +46,14 @@ def asyncpg_dsn(database_url: str) -> str:
     """A plain postgresql:// DSN for asyncpg from any SQLAlchemy-style URL."""
     url = make_url(database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
+
+
+async def record_success(store: Store, *, job: str) -> None:
+    """Note that `job` finished without error now (read by /metrics: job_last_success)."""
+    async with store.connection() as conn:
+        await conn.execute(
+            job_runs.update().where(job_runs.c.job == job).values(last_success_at=store.clock())
+        )
 
 
 class LeaderLease:
@@ -106,7 +116,7 @@ class LeaderLease:
             return None
         try:
             async with asyncio.timeout(LEASE_CHECK_TIMEOUT_SECS):
-                return await self.conn.fetchval(_HOLDER_SQL, self.key)
+                return await self.conn.fetchval(LEASE_HOLDER_SQL, self.key)
         except (OSError, TimeoutError, asyncpg.PostgresError):
             return None
 
