@@ -8,6 +8,7 @@ their own CPU cost stays small and is reported. Then the rate doubles until p99 
 Never part of the test run.
 
     .venv/bin/python bench/ws_fanout.py [--subscribers 1000] [--rate 10] [--duration 20]
+    .venv/bin/python bench/ws_fanout.py --sweep 0,100,1000 --rate 20 --duration 10
 """
 
 from __future__ import annotations
@@ -342,11 +343,18 @@ async def make_location(server: Server, token: str) -> int:
 
 
 async def write_at_rate(
-    servers: list[Server], token: str, location: int, rate: float, secs: float, tag: str
+    servers: list[Server],
+    token: str,
+    location: int,
+    rate: float,
+    secs: float,
+    tag: str,
+    patch_ids: list[int] | None = None,
 ) -> tuple[int, list[float]]:
-    """Create facilities at `rate`/s for `secs` (not waiting for each answer); return failures.
+    """Create facilities (or PATCH the names of `patch_ids` in turn) at `rate`/s for `secs`.
 
-    Keep-alive connections are reused when idle and opened when all are busy.
+    Not waiting for each answer; returns failures and each write's time. Keep-alive
+    connections are reused when idle and opened when all are busy.
     """
     total = int(rate * secs)
     failures = 0
@@ -365,9 +373,16 @@ async def write_at_rate(
             conn = HttpConnection(servers[i % len(servers)].port, token)
             opened.append(conn)
             await conn.open()
-        status, _ = await conn.request("POST", "/api/facilities/", body)
+        if patch_ids:
+            path = f"/api/facilities/{patch_ids[i % len(patch_ids)]}/"
+            name = orjson.dumps({"name": f"{tag}{i} {t:.6f}"})
+            status, _ = await conn.request("PATCH", path, name)
+            ok = 200
+        else:
+            status, _ = await conn.request("POST", "/api/facilities/", body)
+            ok = 201
         took.append(time.monotonic() - t)
-        failures += status != 201
+        failures += status != ok
         pool.append(conn)
 
     start = time.monotonic()
@@ -440,6 +455,90 @@ def merge(reports: list[dict]) -> dict:
         "c50": percentile_of(hist2, 50),
         "c99": percentile_of(hist2, 99),
     }
+
+
+async def make_facilities(server: Server, token: str, location: int, count: int) -> list[int]:
+    import httpx
+
+    ids = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for n in range(count):
+            response = await http.post(
+                server.base + "/api/facilities/",
+                json={"name": f"Patched {n} 0", "location": location, "kind": "studio"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    return ids
+
+
+async def patch_sweep(args: argparse.Namespace) -> None:
+    """PATCH latency with 0, 100, 1,000 … subscribers: the writer must not wait for fan-out.
+
+    The same servers and rate for every count; subscriber processes start and stop per count.
+    """
+    url = await create_database()
+    scratch = Path(f"/tmp/bms-bench-{uuid.uuid4().hex[:8]}")
+    env = server_env(url, f"bmsbench:{uuid.uuid4().hex[:8]}", scratch)
+    servers = [Server(env), Server(env)]
+    rows = []
+    try:
+        writer_token = await make_user_with_token(url, "writer", "manager")
+        watcher_token = await make_user_with_token(url, "watcher", "viewer")
+        await asyncio.gather(*(s.start() for s in servers))
+        location = await make_location(servers[0], writer_token)
+        targets = await make_facilities(servers[0], writer_token, location, 8)
+        urls = ",".join(f"127.0.0.1:{s.port}" for s in servers)
+        for n, count in enumerate(args.sweep):
+            clients = [
+                ClientProc(__file__, urls, watcher_token, str(count // CLIENT_PROCS), limit=2**26)
+                for _ in range(CLIENT_PROCS if count else 0)
+            ]
+            try:
+                await asyncio.gather(*(c.start() for c in clients))
+                await asyncio.gather(*(c.read() for c in clients))
+                start_id = await newest_event_id(url)
+                cpu0 = sum(s.cpu_secs() for s in servers)
+                failures, took = await write_at_rate(
+                    servers, writer_token, location, args.rate, args.duration, f"s{n}-", targets
+                )
+                cpu = (sum(s.cpu_secs() for s in servers) - cpu0) * 1000 / max(1, len(took))
+                end_id = await newest_event_id(url)
+                for c in clients:
+                    c.tell({"start": start_id, "end": end_id})
+                stats = (
+                    merge(await asyncio.gather(*(c.read() for c in clients)))
+                    if clients
+                    else {"p50": float("nan"), "p99": float("nan"), "lost": 0}
+                )
+            finally:
+                for c in clients:
+                    await c.finish()
+            rows.append((count, len(took), failures, percentile(took, 50) * 1000,
+                         percentile(took, 99) * 1000, cpu, stats, os.getloadavg()))  # fmt: skip
+            print(f"  {count} subscribers done", flush=True)
+        print(
+            f"\nPATCH latency by subscribers: {args.rate:g} PATCH/s for {args.duration:g} s over "
+            f"{len(servers)} server processes (PATCH: request → response; delivery: write "
+            "start → client receipt; server CPU per PATCH includes its fan-out)"
+        )
+        print(
+            f"{'subscribers':>11} {'PATCHes':>7} {'fail':>4} {'PATCH p50':>9} {'PATCH p99':>9} "
+            f"{'x p50@0':>7} {'srv CPU ms':>10} {'deliv p50':>9} {'deliv p99':>9} {'lost':>5} "
+            "load 1/5/15"
+        )
+        base = rows[0][3] if rows and rows[0][0] == 0 else float("nan")
+        for count, writes, fail, p50, p99, cpu, stats, load in rows:
+            print(
+                f"{count:>11} {writes:>7} {fail:>4} {p50:>9.1f} {p99:>9.1f} {p50 / base:>7.2f} "
+                f"{cpu:>10.2f} {stats['p50']:>9.1f} {stats['p99']:>9.1f} {stats['lost']:>5} "
+                f"{', '.join(f'{x:.2f}' for x in load)}"
+            )
+        print("target (#15): PATCH p50 at 1,000 subscribers within 1.3x of 0 subscribers")
+    finally:
+        await asyncio.gather(*(s.stop() for s in servers))
+        await drop_database(url)
 
 
 async def coordinator(args: argparse.Namespace) -> None:
@@ -591,7 +690,13 @@ def main() -> None:
         help="direct: commit through the unit of work in this process (realtime path only); "
         "floor: bare fan-out servers in place of BMS, the machine's floor for these clients",
     )  # fmt: skip
-    asyncio.run(coordinator(parser.parse_args()))
+    parser.add_argument(
+        "--sweep", type=lambda v: [int(x) for x in v.split(",")], metavar="N,N,…",
+        help="PATCH latency with each subscriber count (e.g. 0,100,1000) at --rate for "
+        "--duration, instead of the fan-out run",
+    )  # fmt: skip
+    args = parser.parse_args()
+    asyncio.run(patch_sweep(args) if args.sweep else coordinator(args))
 
 
 if __name__ == "__main__":
