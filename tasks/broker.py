@@ -27,7 +27,7 @@ from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 from db.redis_options import redis_options
 from tasks.config import TaskSettings
 from tasks.logcontext import LogContextMiddleware
-from tasks.redis_batch import CommandBatcher
+from tasks.redis_batch import CommandBatcher, OneByOne
 
 log = structlog.get_logger("bms.tasks")
 
@@ -67,7 +67,15 @@ def _delay_of(message: BrokerMessage) -> float:
 class StreamBroker(RedisStreamBroker):
     """Redis stream broker with delayed kicks, idle reclaim even when quiet, and reconnects."""
 
-    def __init__(self, url: str, *, namespace: str, maxlen: int, reclaim_idle_secs: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        maxlen: int,
+        reclaim_idle_secs: float,
+        batch: bool = True,
+    ) -> None:
         consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         super().__init__(
             url,
@@ -91,7 +99,8 @@ class StreamBroker(RedisStreamBroker):
         # One client for the process: building a redis-py client per command costs more
         # than the command itself, and batching kicks and acks saves round trips.
         self.client = Redis(connection_pool=self.connection_pool)
-        self.batch = CommandBatcher(self.client)
+        # FAST_PATHS=0: one round trip per kick and ack instead of one per loop turn.
+        self.batch = CommandBatcher(self.client) if batch else OneByOne(self.client)
         self.promote_script = self.client.register_script(_PROMOTE_LUA)  # EVALSHA, not EVAL
 
     async def startup(self) -> None:
@@ -242,7 +251,7 @@ class StreamBroker(RedisStreamBroker):
 class ResultBackend(RedisAsyncResultBackend[Any]):
     """Results written through one client, pipelined with whatever else is in flight."""
 
-    def __init__(self, url: str, *, prefix: str) -> None:
+    def __init__(self, url: str, *, prefix: str, batch: bool = True) -> None:
         super().__init__(
             url,
             result_ex_time=RESULT_TTL_SECS,
@@ -252,9 +261,12 @@ class ResultBackend(RedisAsyncResultBackend[Any]):
             **redis_options(),
         )
         self.client = Redis(connection_pool=self.redis_pool)
-        self.batch = CommandBatcher(self.client)
+        self.batch = CommandBatcher(self.client) if batch else None
 
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
+        if self.batch is None:  # FAST_PATHS=0: taskiq-redis's own write
+            await super().set_result(task_id, result)
+            return
         name = self._task_name(task_id)
         value = self.serializer.dumpb(result.model_dump(mode="json"))
         await self.batch.run(lambda p: p.set(name=name, value=value, ex=RESULT_TTL_SECS))
@@ -327,7 +339,12 @@ def make_broker(settings: TaskSettings) -> AsyncBroker:
             namespace=namespace,
             maxlen=settings.task_stream_maxlen,
             reclaim_idle_secs=settings.task_reclaim_idle_secs,
-        ).with_result_backend(ResultBackend(settings.redis_url, prefix=f"{namespace}:results"))
+            batch=settings.fast_paths,
+        ).with_result_backend(
+            ResultBackend(
+                settings.redis_url, prefix=f"{namespace}:results", batch=settings.fast_paths
+            )
+        )
     else:
         broker = EmbeddedBroker(max_async_tasks=settings.worker_concurrency)
     broker.add_middlewares(

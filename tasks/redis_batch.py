@@ -1,4 +1,8 @@
-"""Coalesce Redis commands issued in the same event-loop turn into one pipelined round trip."""
+"""Coalesce Redis commands issued in the same event-loop turn into one pipelined round trip.
+
+Public redis-py API only (pipelines). `OneByOne` is the plain path (FAST_PATHS=0): the
+same `run(add)` interface, one round trip per command.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,19 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 AddCommand = Callable[[Pipeline], Any]
+
+
+class OneByOne:
+    """Each command in its own round trip (FAST_PATHS=0): nothing waits for a loop turn."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+
+    async def run(self, add: AddCommand) -> Any:
+        pipe = self.client.pipeline(transaction=False)
+        add(pipe)
+        (result,) = await pipe.execute()
+        return result
 
 
 class CommandBatcher:

@@ -16,10 +16,15 @@ from tasks.broker import XREAD_BLOCK_MS, BackoffRetryMiddleware, StreamBroker
 from tests.conftest import REDIS_URL
 
 
-@pytest.fixture
-async def broker() -> AsyncIterator[StreamBroker]:
+@pytest.fixture(params=[True, False], ids=["batched", "one-by-one"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[StreamBroker]:
+    """Both command paths: batched per loop turn (FAST_PATHS) and one round trip each."""
     made = StreamBroker(
-        REDIS_URL, namespace=f"bmstest:{uuid.uuid4().hex[:12]}", maxlen=10, reclaim_idle_secs=0.2
+        REDIS_URL,
+        namespace=f"bmstest:{uuid.uuid4().hex[:12]}",
+        maxlen=10,
+        reclaim_idle_secs=0.2,
+        batch=request.param,
     )
     made.is_worker_process = True
     await made.startup()
