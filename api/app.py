@@ -20,6 +20,7 @@ from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMidd
 from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
+from api.subscriptions import filter_parsers
 from api.vitals import vitals_sampler
 from bms.settings import Settings, load_settings
 from db import migrate
@@ -167,4 +168,5 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.secret_key = settings.resolved_secret_key()
+    app.state.realtime_filters = filter_parsers(ROUTES)  # /ws/ filters follow the REST rules
     return app

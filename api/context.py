@@ -7,6 +7,7 @@ from starlette.requests import Request
 from db.store import Store
 from domain.actors import Actor
 from domain.errors import NotAuthenticated, NotFound
+from domain.limits import parse_id
 
 
 def get_store(request: Request) -> Store:
@@ -27,13 +28,10 @@ def require_actor(request: Request) -> Actor:
 
 def path_id(request: Request, name: str = "id") -> int:
     """An integer path parameter; anything else is 404 like an unknown row."""
-    raw = request.path_params.get(name)
-    if isinstance(raw, int):
-        return raw
-    try:
-        return int(str(raw))
-    except (TypeError, ValueError):
-        raise NotFound() from None
+    found = parse_id(str(request.path_params.get(name)))
+    if found is None:  # out of the storage's range too: no row can have it
+        raise NotFound()
+    return found
 
 
 def if_match(request: Request) -> str | None:

@@ -19,6 +19,7 @@ from starlette.datastructures import URL, QueryParams
 from db.statements import bound
 from db.tables import events
 from domain.errors import NotFound, ValidationFailed
+from domain.limits import INT_MAX, check_date, check_datetime, check_text, parse_int
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
@@ -37,12 +38,6 @@ COUNTS_CACHED = 2000
 COUNT_MAX_AGE_SECS = 30.0
 
 
-def _parse_int(raw: str) -> int:
-    if not re.fullmatch(r"-?\d{1,18}", raw):
-        raise ValueError("Enter a whole number.")
-    return int(raw)
-
-
 def _parse_bool(raw: str) -> bool:
     if raw in _TRUE:
         return True
@@ -53,9 +48,10 @@ def _parse_bool(raw: str) -> bool:
 
 def _parse_date(raw: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise ValueError("Enter a valid date (YYYY-MM-DD).") from None
+    return check_date(value)
 
 
 def _parse_datetime(raw: str) -> datetime:
@@ -69,7 +65,7 @@ def _parse_datetime(raw: str) -> datetime:
         raise ValueError("Enter a valid date/time (ISO 8601 with an offset).") from None
     if value.tzinfo is None:
         raise ValueError("Enter a date/time with a UTC offset.")
-    return value
+    return check_datetime(value)
 
 
 def _search_pattern(term: str) -> str:
@@ -86,16 +82,18 @@ class Filter:
     kind: str = "int"  # int | bool | str | choice | date | datetime
     op: str = "eq"
     choices: Sequence[str] = ()
+    field: str | None = None  # the representation field it selects on, when not `name`
 
     def parse(self, raw: str) -> Any:
         if self.kind == "int":
-            return _parse_int(raw)
+            return parse_int(raw)
         if self.kind == "bool":
             return _parse_bool(raw)
         if self.kind == "date":
             return _parse_date(raw)
         if self.kind == "datetime":
             return _parse_datetime(raw)
+        check_text(raw)
         if self.kind == "choice" and raw not in self.choices:
             raise ValueError(f'Select a valid choice. "{raw}" is not one of the available choices.')
         return raw
@@ -173,6 +171,10 @@ class ListSpec:
         if errors:
             raise ValidationFailed(errors)
         term = params.get("search", "").strip()
+        try:
+            check_text(term)
+        except ValueError as exc:
+            raise ValidationFailed.on("search", str(exc)) from None
         searched = bool(term and self.search)
         if searched:
             values[_SEARCH] = _search_pattern(term)
@@ -209,13 +211,15 @@ def page_numbers(params: QueryParams) -> tuple[int, int]:
         page = int(params.get("page", "1"))
     except ValueError:
         raise NotFound("Invalid page.") from None
-    if page < 1:
+    if not 1 <= page <= INT_MAX:  # no list has more pages than rows an id can number
         raise NotFound("Invalid page.")
     try:
         size = int(params.get("page_size", str(DEFAULT_PAGE_SIZE)))
     except ValueError:
         size = DEFAULT_PAGE_SIZE
-    return page, max(1, min(size, MAX_PAGE_SIZE))
+    if size < 1:  # DRF: a page size that is not a positive integer means the default
+        size = DEFAULT_PAGE_SIZE
+    return page, min(size, MAX_PAGE_SIZE)
 
 
 def _page_url(url: URL, params: QueryParams, page: int | None) -> str | None:

@@ -44,9 +44,16 @@ def _joined_text_sqlite(element: joined_text, compiler: SQLCompiler, **kw: Any) 
     return f"group_concat({_arg(element, compiler, **kw)}, '{SEPARATOR}')"
 
 
+# Python's datetime range in epoch seconds: PostgreSQL's `infinity` (what asyncpg stores for
+# `datetime.max`) is clamped into it, so a stored edge value never fails a read.
+_EPOCH_MIN_SECS = -62135596800
+_EPOCH_MAX_SECS = 253402300799
+
+
 @compiles(epoch_secs, "postgresql")
 def _epoch_pg(element: epoch_secs, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {_arg(element, compiler, **kw)}) AS BIGINT)"
+    epoch = f"EXTRACT(EPOCH FROM {_arg(element, compiler, **kw)})"
+    return f"CAST(LEAST(GREATEST({epoch}, {_EPOCH_MIN_SECS}), {_EPOCH_MAX_SECS}) AS BIGINT)"
 
 
 @compiles(epoch_secs)

@@ -10,6 +10,7 @@ from pydantic import Field
 from db.store import Store
 from db.tables import users
 from domain.errors import AuthenticationFailed, BadRequest
+from domain.limits import Secret
 from domain.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from domain.schemas import Schema, validate
 from domain.throttle import LoginLimits, release_attempt, reserve_attempt
@@ -21,7 +22,7 @@ INVALID_TOKEN_LOGIN = "No active account found with the given credentials"  # no
 
 class Credentials(Schema):
     username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1, max_length=1024)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 async def check_password(

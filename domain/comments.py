@@ -14,6 +14,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
+from domain.limits import LongText
 from domain.schemas import Schema, validate
 
 BODY_MAX_CHARS = 10_000
@@ -25,7 +26,7 @@ SUBJECTS: dict[str, sa.Table] = {
 
 
 class CommentIn(Schema):
-    body: str = Field(min_length=1, max_length=BODY_MAX_CHARS)
+    body: LongText = Field(min_length=1, max_length=BODY_MAX_CHARS)
 
 
 def serialize(row: Row) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from db.tables import emails
 from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
+from domain.limits import LongText
 from domain.schemas import Schema, validate
 
 MAX_RECIPIENTS = 50
@@ -42,7 +43,7 @@ def is_valid_address(address: str) -> bool:
 class EmailIn(Schema):
     to: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     subject: str = Field(min_length=1, max_length=SUBJECT_MAX_CHARS)
-    body: str = Field(max_length=BODY_MAX_CHARS)
+    body: LongText = Field(max_length=BODY_MAX_CHARS)
 
     @field_validator("to")
     @classmethod

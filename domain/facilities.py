@@ -14,6 +14,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
+from domain.limits import LongText
 from domain.references import require_row
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
@@ -32,7 +33,7 @@ class FacilityIn(Schema):
     location: int
     kind: Kind
     status: Status = "operational"
-    description: str = ""
+    description: LongText = ""
 
 
 def serialize(row: Row) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.limits import LongText
 from domain.notifications import manager_ids, notify_many
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.shifts import on_shift_user_ids
@@ -51,7 +52,7 @@ STAMPS = {"acknowledged": "acknowledged_at", "resolved": "resolved_at", "closed"
 
 class IncidentTicketIn(Schema):
     title: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: LongText = ""
     incident_type: int
     facility: int | None = None
     priority: Priority | None = None
@@ -59,7 +60,7 @@ class IncidentTicketIn(Schema):
     on_air_impact: bool = False
     assigned_to: int | None = None
     occurred_at: AwareDatetime | None = None
-    resolution: str = ""
+    resolution: LongText = ""
 
 
 def serialize(row: Row) -> dict[str, Any]:

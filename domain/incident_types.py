@@ -15,6 +15,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
+from domain.limits import LongText
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.tickets import Priority
 
@@ -26,7 +27,7 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 class IncidentTypeIn(Schema):
     name: str = Field(min_length=1, max_length=100)
-    description: str = ""
+    description: LongText = ""
     default_priority: Priority = "medium"
     color: str = "#808080"
 

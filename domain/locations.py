@@ -16,6 +16,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
+from domain.limits import LongText
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "locations"
@@ -41,7 +42,7 @@ def is_valid_timezone(name: str) -> bool:
 class LocationIn(Schema):
     name: str = Field(min_length=1, max_length=200)
     code: str = Field(min_length=1, max_length=16)
-    address: str = ""
+    address: LongText = ""
     timezone: str = Field(min_length=1, max_length=64)
 
     @field_validator("timezone")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from databases.core import Connection
@@ -19,6 +19,7 @@ from domain.actors import Actor, Role
 from domain.auth import check_password
 from domain.emails import is_valid_address
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from domain.limits import SECRET, Secret
 from domain.passwords import hash_password_off_loop, password_problems
 from domain.references import require_row
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
@@ -87,12 +88,12 @@ class ProfileIn(Schema):
 
 
 class ProfileCreate(ProfileIn):
-    password: str = Field(max_length=128)
+    password: Secret = Field(max_length=128)
 
 
 class PasswordChange(Schema):
-    password: str = Field(min_length=1, max_length=128)
-    current_password: str | None = Field(default=None, max_length=128)
+    password: Secret = Field(min_length=1, max_length=128)
+    current_password: Annotated[str | None, SECRET] = Field(default=None, max_length=128)
 
 
 def serialize(row: Row) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dateutil.rrule import DAILY, rrule, rrulestr
 from db.tables import facilities, locations, profiles, series
 from db.uow import UnitOfWork
 from domain.errors import ValidationFailed
+from domain.limits import check_text
 from domain.offload import BudgetExceeded, run_cpu, within_budget
 
 FIELD = "recurrence"
@@ -47,7 +48,11 @@ def _parse_rrule(text: str, dtstart: datetime, timezone: str) -> str:
         rule_text = rule_text[len("RRULE:") :]
     if not rule_text or len(rule_text) > RRULE_MAX_CHARS:
         raise _invalid("Enter an RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TU;COUNT=10.")
-    if any(c in rule_text for c in "\r\n:"):
+    try:
+        check_text(rule_text)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    if ":" in rule_text:
         raise _invalid("Give a single RRULE line; DTSTART, RDATE and EXDATE are not accepted.")
     local_start = dtstart.astimezone(ZoneInfo(timezone))
     try:

@@ -15,6 +15,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
+from domain.limits import LongText
 from domain.recurrence import (
     DEFAULT_TIMEZONE,
     create_series,
@@ -36,7 +37,7 @@ Kind = Literal["broadcast", "maintenance", "meeting", "training", "other"]
 
 class ScheduledEventIn(Schema):
     title: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: LongText = ""
     kind: Kind
     facility: int | None = None
     start: AwareDatetime

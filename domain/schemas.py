@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from db.types import dumps
 from domain.errors import PreconditionFailed, ValidationFailed
+from domain.limits import ONE_LINE, TextRule, check_value
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -37,6 +38,15 @@ class Schema(BaseModel):
     """Base of input schemas: unknown fields are ignored, as DRF does."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every field obeys domain.limits, so no schema can forget a rule (CONTRACT §5)."""
+        field = cls.model_fields.get(info.field_name or "")
+        metadata = field.metadata if field is not None else []
+        rule = next((m for m in metadata if isinstance(m, TextRule)), ONE_LINE)
+        return check_value(value, rule)
 
 
 def _message(error: Mapping[str, Any]) -> str:

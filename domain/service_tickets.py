@@ -15,6 +15,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
+from domain.limits import LongText
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.tickets import (
     Priority,
@@ -49,7 +50,7 @@ MOVES: dict[str, frozenset[str]] = {
 
 class ServiceTicketIn(Schema):
     title: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: LongText = ""
     category: Category
     facility: int | None = None
     priority: Priority = "medium"

@@ -15,6 +15,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.limits import LongText
 from domain.notifications import notify
 from domain.recurrence import DEFAULT_TIMEZONE, create_series, facility_timezone, parse_rrule
 from domain.references import require_row
@@ -47,7 +48,7 @@ class ShiftIn(Schema):
     start: AwareDatetime
     end: AwareDatetime
     status: Status = "scheduled"
-    notes: str = ""
+    notes: LongText = ""
 
 
 def serialize(row: Row) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.limits import LongText
 from domain.privacy import visible_to
 from domain.recurrence import DEFAULT_TIMEZONE, user_timezone
 from domain.references import require_row
@@ -42,7 +43,7 @@ class TimeEntryIn(Schema):
     shift: int | None = None
     incident_ticket: int | None = None
     service_ticket: int | None = None
-    description: str = ""
+    description: LongText = ""
     status: Status = "draft"
 
 

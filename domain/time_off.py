@@ -17,6 +17,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.limits import LongText
 from domain.notifications import notify
 from domain.privacy import visible_to
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
@@ -37,9 +38,9 @@ class TimeOffIn(Schema):
     kind: Kind
     start_date: dt.date
     end_date: dt.date
-    reason: str = ""
+    reason: LongText = ""
     status: Status = "pending"
-    review_note: str = ""
+    review_note: LongText = ""
 
 
 def _shift_candidates() -> sa.ScalarSelect[Any]:
@@ -77,6 +78,20 @@ def _shift_candidates() -> sa.ScalarSelect[Any]:
     )
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _local_midnight_secs(ordinal: int, zone: ZoneInfo) -> int:
+    """Epoch seconds of a day's local midnight, in whole-number arithmetic.
+
+    Stored rows may sit on the calendar's last day, where `date + 1 day` or a UTC conversion
+    overflows Python's datetime; the zone's offset is read at the nearest representable day.
+    """
+    nearest = dt.date.fromordinal(min(max(ordinal, 1), dt.date.max.toordinal()))
+    offset = zone.utcoffset(dt.datetime.combine(nearest, dt.time())) or dt.timedelta()
+    return (ordinal - _EPOCH_ORDINAL) * DAY_SECS - int(offset.total_seconds())
+
+
 def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) -> list[int]:
     """Ids of candidate shifts that overlap the days start..end at their facility."""
     found: set[int] = set()
@@ -85,8 +100,8 @@ def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) 
             continue
         shift_id, shift_start, shift_end, zone_name = item.split(_FIELD_SEP, 3)
         zone = ZoneInfo(zone_name)
-        day_start = dt.datetime.combine(start, dt.time(), zone).timestamp()
-        day_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).timestamp()
+        day_start = _local_midnight_secs(start.toordinal(), zone)
+        day_end = _local_midnight_secs(end.toordinal() + 1, zone)
         if int(shift_start) < day_end and int(shift_end) > day_start:
             found.add(int(shift_id))
     return sorted(found)

@@ -13,10 +13,11 @@ from starlette.websockets import WebSocket
 
 from domain.actors import Actor
 from domain.bearer import actor_for_bearer
+from domain.limits import EVENT_ID_MAX
 from realtime.auth import accepted_subprotocol, authenticate
 from realtime.connection import CLOSE_UNAUTHORIZED, Connection
 from realtime.hub import Hub
-from realtime.visibility import TOPICS, EventFilter
+from realtime.visibility import TOPICS, BadFilter, EventFilter, FilterParsers
 
 logger = logging.getLogger("bms.realtime.endpoint")
 
@@ -47,8 +48,8 @@ def _since(message: dict[str, Any]) -> int | None:
     since = message.get("since")
     if since is None:
         return None
-    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-        raise BadMessage("invalid_since", "since must be a non-negative event id")
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= EVENT_ID_MAX:
+        raise BadMessage("invalid_since", f"since must be an event id from 0 to {EVENT_ID_MAX}")
     return since
 
 
@@ -60,11 +61,16 @@ def _parse(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise BadMessage("invalid_message", "message too large")
     try:
         message = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise BadMessage("invalid_json", "message is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:  # its reason too: "Integer exceeds 64-bit range"
+        raise BadMessage("invalid_json", f"message is not valid JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise BadMessage("invalid_message", 'expected an object with a "type"')
     return message
+
+
+def _filter_parsers(scope: Scope) -> FilterParsers | None:
+    """The REST list filters of each topic, as the app factory handed them over."""
+    return getattr(scope["app"].state, "realtime_filters", None)
 
 
 async def _handle(scope: Scope, hub: Hub, conn: Connection, raw: Mapping[str, Any]) -> None:
@@ -77,7 +83,11 @@ async def _handle(scope: Scope, hub: Hub, conn: Connection, raw: Mapping[str, An
     elif kind == "subscribe":
         topics, since = _topics(message), _since(message)
         try:
-            event_filter = EventFilter.parse(message.get("filter"))
+            event_filter = EventFilter.parse(
+                message.get("filter"), topics=topics, parsers=_filter_parsers(scope)
+            )
+        except BadFilter as exc:
+            raise BadMessage("bad_filter", str(exc)) from None
         except ValueError as exc:
             raise BadMessage("invalid_filter", str(exc)) from None
         await hub.subscribe(conn, topics, since=since, event_filter=event_filter)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from domain.actors import Actor
 from domain.topics import OWNER_ONLY_TOPICS, TOPICS
 from realtime.wire import HubEvent
 
-__all__ = ["OWNER_ONLY_TOPICS", "TOPICS", "EventFilter", "can_receive"]
+__all__ = [
+    "OWNER_ONLY_TOPICS",
+    "TOPICS",
+    "BadFilter",
+    "EventFilter",
+    "FilterParsers",
+    "can_receive",
+]
+
+# topic → filter name → (the representation field it tests, the REST filter's value parser);
+# given by the API so a socket's filters follow the same rules and messages as REST lists.
+FilterParsers = Mapping[str, Mapping[str, tuple[str, Callable[[str], Any]]]]
 
 MAX_FILTER_KEYS = 16
 MAX_FILTER_VALUES = 256
@@ -35,6 +46,36 @@ def _norm(value: Any) -> str:
     return str(value)
 
 
+class BadFilter(ValueError):
+    """A filter name or value the topic's REST list would refuse (error frame `bad_filter`)."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(f"filter {name!r}: {detail}")
+        self.name = name
+
+
+def _checked(
+    name: str, values: list[Any], topics: Collection[str], parsers: FilterParsers
+) -> tuple[str, frozenset[str]]:
+    """The data field and normalized values of one filter valid for every topic, or BadFilter."""
+    fields = set()
+    normalized: set[str] = set()
+    for topic in topics:
+        found = parsers.get(topic, {}).get(name)
+        if found is None:
+            raise BadFilter(name, f"not a filter of topic {topic!r}")
+        field, parse = found
+        fields.add(field)
+        for value in values:
+            try:
+                normalized.add(_norm(parse(_norm(value))))
+            except ValueError as exc:
+                raise BadFilter(name, str(exc)) from None
+    if len(fields) > 1:
+        raise BadFilter(name, "means different fields in these topics; subscribe separately")
+    return (fields.pop() if fields else name), frozenset(normalized)
+
+
 class EventFilter:
     """`{"facility": [3]}`: every key's data value (or one of a list's) must be allowed."""
 
@@ -44,8 +85,14 @@ class EventFilter:
         self.allowed = allowed
 
     @classmethod
-    def parse(cls, raw: Any) -> EventFilter | None:
-        """Validate a client filter; None means "no filter"; ValueError on a bad shape."""
+    def parse(
+        cls, raw: Any, *, topics: Collection[str] = (), parsers: FilterParsers | None = None
+    ) -> EventFilter | None:
+        """Validate a client filter; None means "no filter".
+
+        ValueError on a bad shape; BadFilter on a name or value the REST filters of `topics`
+        refuse (when `parsers` is given).
+        """
         if raw is None or raw == {}:
             return None
         if not isinstance(raw, dict) or len(raw) > MAX_FILTER_KEYS:
@@ -55,7 +102,11 @@ class EventFilter:
             listed = values if isinstance(values, list) else [values]
             if len(listed) > MAX_FILTER_VALUES or any(isinstance(v, dict | list) for v in listed):
                 raise ValueError(f"filter {key!r}: give a list of plain values")
-            allowed[key] = frozenset(_norm(v) for v in listed)
+            if parsers is None:
+                allowed[key] = frozenset(_norm(v) for v in listed)
+                continue
+            field, values = _checked(str(key), listed, topics, parsers)
+            allowed[field] = allowed.get(field, frozenset()) | values
         return cls(allowed)
 
     def matches(self, event: HubEvent) -> bool:

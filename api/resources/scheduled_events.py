@@ -40,7 +40,7 @@ RESOURCE = Resource(
             Filter("end_after", t.c.end, kind="datetime", op="gte"),
             Filter("end_before", t.c.end, kind="datetime", op="lte"),
             Filter("series", t.c.series_id),
-            AttendeeFilter("attendee", scheduled_event_attendees.c.user_id),
+            AttendeeFilter("attendee", scheduled_event_attendees.c.user_id, field="attendees"),
         ),
         search=(t.c.title, t.c.description),
         ordering={

@@ -291,6 +291,25 @@ async def test_bad_messages_get_errors_and_the_socket_stays_usable(cluster: Clus
             codes.append(frame["code"])
         assert codes == ["invalid_json", "invalid_message", "unknown_type", "unknown_topic",
                          "invalid_since", "invalid_filter"]  # fmt: skip
+        # Filters follow the REST list filters of the topic's resource (CONTRACT §5).
+        bad_filters = [
+            ({"facility": ["abc"]}, "filter 'facility': Enter a whole number."),
+            ({"facility": [3000000000]}, "filter 'facility': Ensure this value is between"),
+            ({"colour": [1]}, "filter 'colour': not a filter of topic 'shifts'"),
+            ({"status": ["sleeping"]}, "filter 'status': Select a valid choice."),
+            ({"start_after": ["2026-01-01"]}, "filter 'start_after': not a filter of topic"),
+        ]
+        for bad_filter, detail in bad_filters:
+            await ws.send({"type": "subscribe", "topics": ["shifts"], "filter": bad_filter})
+            frame = await ws.frame()
+            assert frame["code"] == "bad_filter" and frame["detail"].startswith(detail), frame
+        for since in ["9" * 23, str(2**63)]:  # past 64 bits: say what is wrong
+            await ws.send('{"type": "subscribe", "topics": ["shifts"], "since": ' + since + "}")
+            frame = await ws.frame()
+            assert frame["code"] == "invalid_since", frame
+            assert frame["detail"] == "since must be an event id from 0 to 9223372036854775807"
+        good = {"facility": [3], "status": ["confirmed"]}
+        assert (await ws.subscribe(["shifts"], filter=good))["topics"] == ["shifts"]
         await ws.conn.send(b"\x00binary")
         assert (await ws.frame())["code"] == "invalid_message"
         await ws.send({"type": "ping"})
