@@ -14,6 +14,15 @@ placeholders and run `conn.fetch_one(bound(STATEMENT, name=value))`.
 Not cached, compiled as `databases` always did: statements without a cache key (DDL, text
 without one), and statements with "expanding" (`IN` lists) or literal-execute parameters,
 whose SQL text depends on the values and not only on the shape.
+
+Private APIs relied on (tests/test_fast_path_contracts.py checks them; FAST_PATHS=0 runs
+db/database.py's plain path instead): SQLAlchemy's `ClauseElement._generate_cache_key`,
+`SQLCompiler._result_columns`, `_bind_processors`, `_ordered_columns`,
+`_textual_ordered_columns`, `_ad_hoc_textual`, `_loose_column_name_matching`,
+`TypeEngine._cached_result_processor`; `databases`' `PostgresConnection._compile`,
+`._connection`, `._dialect`, `SQLiteConnection._compile` and its `CompilationContext`,
+`PostgresBackend._dialect`, `SQLiteBackend._pool`, `Record(row, result_columns, dialect,
+column_maps)` and `create_column_maps`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Fan-out calls the ASGI `send` of hundreds of sockets per event. Uvicorn's `send`
 suspends when the transport is paused (a slow peer), so starting it inline and handing
 it to a task only if it suspends saves a task switch per delivery (what Python 3.12's
 eager tasks do).
+
+Private API relied on (tests/test_fast_path_contracts.py; FAST_PATHS=0 leaves every
+write to the socket's writer task): the Task/Future handshake, i.e. a coroutine yields
+the future it awaits and `finish` clears its `_asyncio_future_blocking` as a Task does.
 """
 
 from __future__ import annotations

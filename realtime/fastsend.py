@@ -5,6 +5,12 @@ event frame are the same for every socket. Through ASGI, uvicorn would encode an
 text again for each socket; here it is written as is. Used only for uvicorn's
 websockets-sansio protocol with no extension negotiated and only while the socket is open
 and writable; otherwise callers use the ASGI `send` (same ordering, same backpressure).
+
+Private API relied on (tests/test_fast_path_contracts.py checks it on a real uvicorn
+socket; FAST_PATHS=0 sends every frame through ASGI `send`): the ASGI `send` uvicorn hands
+the app is its `WebSocketsSansIOProtocol.send` bound method, whose protocol has
+`transport`, `conn` (a websockets `ServerProtocol`: `state`, `extensions`), `writable`,
+`disconnected` and `close_sent`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ incoming messages and an `asyncio.Event` (one more deque) for write flow control
 keeps the handshake request and response for the socket's whole life. Idle sockets are
 the norm here, so those are replaced by objects that allocate only while someone waits.
 Behaviour (ordering, backpressure, cancellation) is the same.
+
+Private API relied on (tests/test_fast_path_contracts.py checks it on a real socket;
+FAST_PATHS=0 makes `bms serve` run uvicorn's own "websockets-sansio"): uvicorn's
+`WebSocketsSansIOProtocol` keeps incoming messages in `self.queue` (put_nowait, get,
+empty, qsize), write flow control in `self.writable` (set, clear, is_set, wait), the
+handshake in `request`/`response`, and calls `start_keepalive` once the handshake is done.
 """
 
 from __future__ import annotations

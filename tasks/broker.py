@@ -1,4 +1,13 @@
-"""The Taskiq broker: Redis streams in production, in-process in embedded mode."""
+"""The Taskiq broker: Redis streams in production, in-process in embedded mode.
+
+Private API relied on (tests/test_fast_path_contracts.py checks it): taskiq-redis's
+`RedisStreamBroker._ack_generator(id, queue_name)`, `_declare_consumer_group()` and its
+attributes (`connection_pool`, `block`, `count`, `idle_timeout`,
+`unacknowledged_batch_size`, `maxlen`, `approximate`), `RedisAsyncResultBackend.redis_pool`,
+`_task_name`, and taskiq's `InMemoryBroker._running_tasks`. These carry behaviour (delayed
+retries, reclaim, reconnects, dead letters), so both paths use them; FAST_PATHS=0 turns off
+only the speed-ups: batched kicks/acks (tasks/redis_batch.py) and the pipelined result write.
+"""
 
 from __future__ import annotations
 
