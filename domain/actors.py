@@ -23,6 +23,7 @@ class Role(StrEnum):
         return self.rank >= other.rank
 
 
+OWN_REVIEW = "You cannot review your own request."
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.MANAGER: 2, Role.ADMIN: 3}
 
 
@@ -51,6 +52,13 @@ class Actor:
         """Raise PermissionDenied unless this actor has at least `role`."""
         if not self.role.at_least(role):
             raise PermissionDenied()
+
+    def require_reviewer_of(self, owner_id: int | None) -> None:
+        """Four-eyes (contract 5): a manager or admin reviews others' requests, never their own."""
+        if not self.is_manager:
+            raise PermissionDenied()
+        if owner_id == self.id:
+            raise PermissionDenied(OWN_REVIEW)
 
     def can_see_private_of(self, owner_id: int | None) -> bool:
         """Private rows (time off, time entries) are visible to their owner and to managers."""

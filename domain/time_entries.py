@@ -169,8 +169,7 @@ def _check_status_move(actor: Actor, current: Mapping[str, Any], target: str) ->
     if target == before:
         return
     if target in REVIEW_STATUSES:
-        if not actor.is_manager:
-            raise PermissionDenied()
+        actor.require_reviewer_of(current["user"])
         if before != "submitted":
             raise ValidationFailed.on("status", "Only a submitted time entry can be reviewed.")
         return

@@ -197,8 +197,8 @@ def _check_move(actor: Actor, current: Mapping[str, Any], target: str) -> None:
     before = current["status"]
     if target == before:
         return
-    if target in REVIEW_STATUSES and not actor.is_manager:
-        raise PermissionDenied()
+    if target in REVIEW_STATUSES:
+        actor.require_reviewer_of(current["user"])
     if target == "cancelled" and current["user"] != actor.id:
         raise PermissionDenied()
     if before != "pending" or target == "pending":
