@@ -57,8 +57,9 @@ export class Board {
   _header() {
     const row = el("div", "row head");
     row.setAttribute("role", "row");
-    for (const title of ["Number", "Priority", "Title", "Facility", "Status", "Assignee", "Age"]) {
-      const cell = el("div", "cell", title);
+    const titles = [["number", "Number"], ["priority", "Priority · status"], ["title", "Title · facility · assignee"], ["age", "Age"]];
+    for (const [name, title] of titles) {
+      const cell = el("div", `cell ${name}`, title);
       cell.setAttribute("role", "columnheader");
       row.append(cell);
     }
@@ -67,10 +68,9 @@ export class Board {
 
   /** How many rows fit: measured from the space the panel leaves; true when it changed. */
   measure() {
-    const sample = this.rowsEl.querySelector(".row:not(.head) > .cell");
-    const headCell = /** @type {HTMLElement} */ (this.header.firstElementChild);
-    const headHeight = headCell.getBoundingClientRect().height;
-    const rowHeight = sample ? sample.getBoundingClientRect().height : headHeight * 1.8;
+    const sample = this.rowsEl.querySelector(".row:not(.head)");
+    const headHeight = this.header.getBoundingClientRect().height;
+    const rowHeight = sample ? sample.getBoundingClientRect().height : headHeight * 3;
     this.measured = Boolean(sample);
     const before = this.perPage;
     this.perPage = Math.max(1, Math.floor((this.rowsEl.clientHeight - headHeight) / rowHeight));
@@ -112,7 +112,7 @@ export class Board {
     row.dataset.id = String(id);
     /** @type {Record<string, HTMLElement>} */
     const cells = {};
-    for (const name of ["number", "priority", "title", "where", "status", "assignee", "age"]) {
+    for (const name of ["number", "priority", "title", "age", "status", "where"]) {
       cells[name] = el("div", `cell ${name}`);
       cells[name].setAttribute("role", "cell");
       row.append(cells[name]);
@@ -132,10 +132,10 @@ export class Board {
     const facility = data.rows.facilities.get(incident.facility);
     const location = facility && data.rows.locations.get(facility.location);
     const code = location && this.allSites ? location.code + " · " : "";
-    setText(cells.where, facility ? code + facility.name : "—");
+    const assignee = incident.assigned_to ? names.get(incident.assigned_to) || "" : "unassigned";
+    setText(cells.where, `${facility ? code + facility.name : "No facility"} · ${assignee}`);
     setText(cells.status, STATUS_LABEL[incident.status] || incident.status);
     cells.status.className = `cell status s-${incident.status}`;
-    setText(cells.assignee, incident.assigned_to ? names.get(incident.assigned_to) || "" : "unassigned");
     cells.age.dataset.since = incident.occurred_at;
     setText(cells.age, age(now - Date.parse(incident.occurred_at)));
     const fresh = data.fresh.get(incident.id);
