@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backup_parsers(sub)
 
+    from bms.transfer_cli import add_parsers as add_transfer_parsers
+
+    add_transfer_parsers(sub)
+
     subscribe = sub.add_parser("subscribe", help="print live events from /ws/")
     _add_subscribe_arguments(subscribe)
     subscribe.set_defaults(handler=cmd_subscribe)
