@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from api import ops, web
 from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
+from api.hosts import AllowedHostsMiddleware
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.resources.profiles import media_routes
 from api.responses import error_response
@@ -147,6 +148,11 @@ def create_app(
     app = Starlette(
         routes=[*ops.routes, *web.routes, *media_routes, Mount("/api", app=api_router())],
         middleware=[
+            *(
+                [Middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)]
+                if settings.allowed_hosts
+                else []
+            ),
             Middleware(RealtimeShortcut),  # /ws/ skips the HTTP-only middleware below
             Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),

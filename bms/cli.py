@@ -20,11 +20,22 @@ WORKER_HEALTHCHECK_TIMEOUT_SECS = 60
 
 
 def _settings_or_exit() -> Settings:
+    from bms.environments import check_environment
+
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         print(f"bms: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    errors, warnings = check_environment(settings)
+    for warning in warnings:
+        print(f"bms: warning ({settings.bms_env}): {warning}", file=sys.stderr)
+    if errors:
+        print("bms: refusing to start with an unsafe production configuration:", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        raise SystemExit(2)
+    return settings
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -114,6 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # default 5 s had it killed and respawned mid-traffic (sockets and all).
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_SECS,
             proxy_headers=True,
+            # The one place the client address is trusted from (TRUSTED_PROXIES: the proxy).
+            forwarded_allow_ips=settings.trusted_proxies,
             server_header=False,
         )
     return 0

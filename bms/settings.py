@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # LOG_FORMAT: console (readable; default in development and test) or json (default in
     # staging and production, one object per line for a log shipper).
     log_format: Literal["console", "json"] | None = None
+    # Hosts and proxies (#10 owns them; #14's production check and TLS proxy need them).
+    # ALLOWED_HOSTS: Host header values served (400 otherwise); empty: any host
+    # (refused in production). TRUSTED_PROXIES: addresses or networks whose
+    # X-Forwarded-For/-Proto set the client address and scheme (uvicorn's forwarded_allow_ips).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
     # Background work (tasks/): retries, outbox, recurring jobs, scheduler lease.
     worker_concurrency: int = Field(default=50, gt=0)
     task_stream_maxlen: int = Field(default=100_000, gt=0)
@@ -91,6 +97,13 @@ class Settings(BaseSettings):
     # #16: the fast paths that rely on other libraries' private APIs (docs/fast-paths.md);
     # false runs the plain public-API path everywhere (same behaviour, more CPU).
     fast_paths: bool = True
+
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

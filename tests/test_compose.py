@@ -207,9 +207,11 @@ def test_env_files_have_examples() -> None:
     referenced = {path for service in _services().values() for path in _env_file_paths(service)}
     assert "env/bms.env" in referenced
     assert "env/postgres.env" in referenced
+    # env/bms.env is a copy of the example of the host's environment (README: Environments).
+    examples = {"env/bms.env": ["env/production.env.example", "env/staging.env.example"]}
     for path in sorted(referenced):
-        example = ROOT / f"{path}.example"
-        assert example.is_file(), f"{path} is referenced but {example.name} does not exist"
+        for example in examples.get(path, [f"{path}.example"]):
+            assert (ROOT / example).is_file(), f"{path} is referenced but {example} does not exist"
 
 
 def test_real_env_files_are_git_ignored() -> None:
@@ -220,17 +222,20 @@ def test_real_env_files_are_git_ignored() -> None:
 # --- env examples ------------------------------------------------------------------
 
 
-def test_bms_env_example_keys_are_known_settings() -> None:
-    keys = set(_read_env_file(ROOT / "env" / "bms.env.example"))
+@pytest.mark.parametrize("name", ["development", "staging", "production"])
+def test_environment_example_keys_are_known_settings(name: str) -> None:
+    keys = set(_read_env_file(ROOT / "env" / f"{name}.env.example"))
     unknown = keys - set(_setting_env_names())
-    assert not unknown, f"env/bms.env.example sets unknown settings: {sorted(unknown)}"
-    for required in ("DATABASE_URL", "REDIS_URL", "BMS_ENV", "SECRET_KEY"):
-        assert required in keys
+    assert not unknown, f"env/{name}.env.example sets unknown settings: {sorted(unknown)}"
+    assert _read_env_file(ROOT / "env" / f"{name}.env.example")["BMS_ENV"] == name
+    if name != "development":
+        for required in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS"):
+            assert required in keys
 
 
 def test_postgres_env_matches_database_url() -> None:
     pg = _read_env_file(ROOT / "env" / "postgres.env.example")
-    bms = _read_env_file(ROOT / "env" / "bms.env.example")
+    bms = _read_env_file(ROOT / "env" / "production.env.example")
     expected = (
         f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/"
         f"{pg['POSTGRES_DB']}"
