@@ -105,9 +105,12 @@ auth_tokens = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The tokens of one login: rotation stays in it, logout and refresh reuse end it (#10).
+    sa.Column("family", sa.String(64), nullable=False),
     sa.CheckConstraint("kind IN ('access','refresh')", name="kind"),
     sa.Index(None, "user_id"),
     sa.Index(None, "expires_at"),
+    sa.Index(None, "family"),
 )
 
 # An API key's secret is shown once; only its SHA-256 is kept (it is long and random:

@@ -99,6 +99,15 @@ async def create_feed(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) ->
     }
 
 
+async def revoke_user_feeds(uow: UnitOfWork, *, user_id: int) -> None:
+    """End every feed URL of a user (password change or reset); new ones are issued on request."""
+    await uow.conn.execute(
+        calendar_feeds.update()
+        .where(calendar_feeds.c.owner_id == user_id, calendar_feeds.c.revoked_at.is_(None))
+        .values(revoked_at=uow.now, updated_at=uow.now)
+    )
+
+
 async def revoke_feed(
     uow: UnitOfWork, actor: Actor, feed_id: int, *, if_match: str | None = None
 ) -> None:

@@ -14,7 +14,7 @@ from db.store import Store
 from db.tables import locations, profiles, users
 from db.types import Row
 from db.uow import UnitOfWork
-from domain import sessions, tokens
+from domain import calendar_feeds, sessions, tokens
 from domain.actors import Actor, Role
 from domain.auth import check_password
 from domain.emails import is_valid_address
@@ -276,11 +276,12 @@ def _stops_being_admin(current: Mapping[str, Any], values: Mapping[str, Any]) ->
 async def end_credentials(
     uow: UnitOfWork, *, user_id: int, keep_session_key_hash: str | None = None
 ) -> None:
-    """End a user's sessions (but the one kept) and revoke all their tokens."""
+    """End a user's sessions (but the one kept), tokens and calendar feed URLs."""
     await sessions.end_user_sessions(
         uow, user_id=user_id, keep_session_key_hash=keep_session_key_hash
     )
     await tokens.revoke_user_tokens(uow, user_id=user_id)
+    await calendar_feeds.revoke_user_feeds(uow, user_id=user_id)
 
 
 async def update_profile(

@@ -20,7 +20,6 @@ from db.statements import bound
 from db.tables import auth_tokens, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
-from domain.errors import AuthenticationFailed
 
 ALGORITHM = "HS256"
 DECODED_TOKENS_CACHED = 4096
@@ -43,13 +42,18 @@ def _decode(token: str, secret_key: str) -> Mapping[str, Any] | None:
 
 
 async def _issue(
-    uow: UnitOfWork, *, user_id: int, kind: str, ttl_secs: int, secret_key: str
+    uow: UnitOfWork, *, user_id: int, kind: str, ttl_secs: int, secret_key: str, family: str
 ) -> str:
     jti = secrets.token_hex(16)
     expires_at = uow.now + timedelta(seconds=ttl_secs)
     await uow.conn.execute(
         auth_tokens.insert().values(
-            jti=jti, user_id=user_id, kind=kind, expires_at=expires_at, created_at=uow.now
+            jti=jti,
+            user_id=user_id,
+            kind=kind,
+            expires_at=expires_at,
+            created_at=uow.now,
+            family=family,
         )
     )
     claims = {
@@ -64,14 +68,32 @@ async def _issue(
 
 
 async def issue_token_pair(
-    uow: UnitOfWork, *, user_id: int, secret_key: str, access_ttl_secs: int, refresh_ttl_secs: int
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    secret_key: str,
+    access_ttl_secs: int,
+    refresh_ttl_secs: int,
+    family: str | None = None,
 ) -> dict[str, str]:
+    """An access and a refresh token; a new family (a login) unless one is given (a refresh)."""
+    family = family or secrets.token_hex(16)
     return {
         "access": await _issue(
-            uow, user_id=user_id, kind="access", ttl_secs=access_ttl_secs, secret_key=secret_key
+            uow,
+            user_id=user_id,
+            kind="access",
+            ttl_secs=access_ttl_secs,
+            secret_key=secret_key,
+            family=family,
         ),
         "refresh": await _issue(
-            uow, user_id=user_id, kind="refresh", ttl_secs=refresh_ttl_secs, secret_key=secret_key
+            uow,
+            user_id=user_id,
+            kind="refresh",
+            ttl_secs=refresh_ttl_secs,
+            secret_key=secret_key,
+            family=family,
         ),
     }
 
@@ -123,20 +145,63 @@ async def actor_for_access_token(
     )
 
 
-async def refresh_access_token(
-    uow: UnitOfWork, *, refresh_token: str, secret_key: str, access_ttl_secs: int
-) -> dict[str, str]:
-    """Trade a live refresh token for a new access token (401 when revoked or expired)."""
-    found = await _live_token_user(
-        uow.conn, token=refresh_token, kind="refresh", secret_key=secret_key, now=uow.now
+async def rotate_refresh_token(
+    uow: UnitOfWork,
+    *,
+    refresh_token: str,
+    secret_key: str,
+    access_ttl_secs: int,
+    refresh_ttl_secs: int,
+) -> dict[str, str] | None:
+    """Retire a live refresh token and return a new pair of its family; None to refuse (401).
+
+    A retired (or revoked) refresh token presented again is a replay: its whole family is
+    revoked in this transaction, so the caller must let it commit before answering 401.
+    """
+    claims = _decode(refresh_token, secret_key)
+    if not claims or claims.get("typ") != "refresh" or claims.get("iss") != ISSUER:
+        return None
+    jti = str(claims.get("jti", ""))
+    retired = await uow.conn.fetch_one(
+        auth_tokens.update()
+        .where(
+            auth_tokens.c.jti == jti,
+            auth_tokens.c.kind == "refresh",
+            auth_tokens.c.revoked_at.is_(None),
+            auth_tokens.c.expires_at > uow.now,
+        )
+        .values(revoked_at=uow.now)
+        .returning(auth_tokens.c.user_id, auth_tokens.c.family)
     )
-    if found is None:
-        raise AuthenticationFailed("Token is invalid or expired.")
-    row, _ = found
-    access = await _issue(
-        uow, user_id=row["id"], kind="access", ttl_secs=access_ttl_secs, secret_key=secret_key
+    if retired is None:
+        await revoke_family(uow, jti=jti)  # a replay, or simply expired: nothing to lose
+        return None
+    active = await uow.conn.fetch_val(
+        sa.select(users.c.is_active).where(users.c.id == retired["user_id"])
     )
-    return {"access": access}
+    if not active:
+        return None
+    return await issue_token_pair(
+        uow,
+        user_id=retired["user_id"],
+        secret_key=secret_key,
+        access_ttl_secs=access_ttl_secs,
+        refresh_ttl_secs=refresh_ttl_secs,
+        family=retired["family"],
+    )
+
+
+async def revoke_family(uow: UnitOfWork, *, jti: str) -> None:
+    """Revoke every token issued from the same login as `jti`; close their sockets."""
+    family = sa.select(auth_tokens.c.family).where(auth_tokens.c.jti == jti).scalar_subquery()
+    ended = await uow.conn.fetch_all(
+        auth_tokens.update()
+        .where(auth_tokens.c.family == family, auth_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=uow.now)
+        .returning(auth_tokens.c.jti, auth_tokens.c.user_id)
+    )
+    for row in ended:
+        uow.revoke(row["user_id"], row["jti"])
 
 
 async def revoke_token(uow: UnitOfWork, *, jti: str, user_id: int | None = None) -> None:

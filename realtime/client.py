@@ -87,9 +87,10 @@ class Credentials:
         """After a refusal: refresh if we can, else give up."""
         if self.refresh is None:
             raise AuthFailed("the server refused the token")
-        self.access = _post_json(self.base + "/api/auth/token/refresh/", {"refresh": self.refresh})[
-            "access"
-        ]
+        pair = _post_json(self.base + "/api/auth/token/refresh/", {"refresh": self.refresh})
+        # Refresh tokens rotate: the one just used is retired, and using it again would
+        # revoke this login's every token.
+        self.access, self.refresh = pair["access"], pair["refresh"]
 
 
 def format_event(event: dict[str, Any]) -> str:

@@ -140,8 +140,10 @@ class Connection:
             and self._fast
         ):
             # nothing queued or being written: write now, without a task
-            if event is not None and self._raw is not None and fastsend.try_write(
-                self._raw, event.wire
+            if (
+                event is not None
+                and self._raw is not None
+                and fastsend.try_write(self._raw, event.wire)
             ):
                 return
             self._write_now(frame)

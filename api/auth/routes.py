@@ -16,7 +16,7 @@ from api.responses import JSONResponse, no_content
 from bms.settings import Settings
 from domain import sessions, tokens
 from domain.auth import authenticate
-from domain.errors import NotAuthenticated, ValidationFailed
+from domain.errors import AuthenticationFailed, NotAuthenticated, ValidationFailed
 from domain.users import current_user_object, get_profile_by_user
 
 CSRF_COOKIE_MAX_AGE_SECS = 365 * 24 * 3600
@@ -86,7 +86,7 @@ async def logout(request: Request) -> Response:
         if actor.via == "session" and actor.credential_id:
             await sessions.destroy_session(uow, key_hash=actor.credential_id, user_id=actor.id)
         elif actor.via == "token" and actor.credential_id:
-            await tokens.revoke_token(uow, jti=actor.credential_id, user_id=actor.id)
+            await tokens.revoke_family(uow, jti=actor.credential_id)
     response = no_content()
     response.delete_cookie(sessions.SESSION_COOKIE, samesite="lax")
     return response
@@ -116,18 +116,22 @@ async def obtain_token(request: Request) -> Response:
 
 
 async def refresh_token(request: Request) -> Response:
+    """Rotate: a new access and refresh token; the presented refresh token is retired."""
     settings = _settings(request)
     data = await read_json(request)
     refresh = data.get("refresh")
     if not isinstance(refresh, str) or not refresh:
         raise ValidationFailed.on("refresh", "This field is required.")
     async with get_store(request).unit_of_work(actor_id=None) as uow:
-        pair = await tokens.refresh_access_token(
+        pair = await tokens.rotate_refresh_token(
             uow,
             refresh_token=refresh,
             secret_key=request.app.state.secret_key,
             access_ttl_secs=settings.access_token_ttl_secs,
+            refresh_ttl_secs=settings.refresh_token_ttl_secs,
         )
+    if pair is None:  # after the commit: a replay's family revocation must stand
+        raise AuthenticationFailed("Token is invalid or expired.")
     return JSONResponse(pair)
 
 

@@ -77,12 +77,14 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         description="JWT access and refresh tokens (simplejwt shape). Bad credentials: 401.",
     ),
     ("/api/auth/token/refresh/", "POST"): Operation(
-        "Refresh an access token",
-        ref("AccessToken"),
+        "Rotate a refresh token",
+        ref("TokenPair"),
         request=ref("RefreshIn"),
         errors=(400, 401, 413, 415),
         public=True,
-        description="A revoked or expired refresh token: 401.",
+        description="Returns a new access and refresh token; the refresh token sent is "
+        "retired. A revoked, expired or retired refresh token: 401, and a retired one "
+        "presented again revokes every token of its login (reuse detection).",
     ),
     ("/api/notifications/mark-all-read/", "POST"): Operation(
         "Mark all own notifications read", status=204, errors=(401, 403)

@@ -60,7 +60,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ServerError": obj({"detail": STRING, "request_id": STRING}),
     "CsrfToken": obj({"csrfToken": STRING}),
     "TokenPair": obj({"access": STRING, "refresh": STRING}),
-    "AccessToken": obj({"access": STRING}),
     "RefreshIn": obj({"refresh": STRING}),
     "CurrentUser": obj(
         {

@@ -115,7 +115,7 @@ async def test_retention_deletes_only_old_rows(
                                       ("j2", now + timedelta(hours=1), now),
                                       ("j3", now + timedelta(hours=1), None)):  # fmt: skip
             await conn.execute(auth_tokens.insert().values(
-                jti=jti, user_id=user["user"], kind="refresh", expires_at=expires,
+                jti=jti, family=jti, user_id=user["user"], kind="refresh", expires_at=expires,
                 revoked_at=revoked, created_at=old))  # fmt: skip
         for at in (old, now):
             await conn.execute(login_failures.insert().values(
