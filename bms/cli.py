@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib.metadata
 import os
 import secrets
 import shutil
@@ -12,11 +13,38 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from bms.settings import Settings, SettingsError, load_settings
 
 ROLES = ("admin", "manager", "operator", "viewer")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each option's default, except the empty ones (None, False, [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every `--help` shows each option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 WORKER_HEALTHCHECK_TIMEOUT_SECS = 60
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("bms")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
 
 
 def _settings_or_exit() -> Settings:
@@ -88,9 +116,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import structlog
     import uvicorn
 
+    from bms.errors import check_port_free
     from bms.logs import configure_from
 
     settings = _settings_or_exit()
+    check_port_free(args.host, args.port)  # before migrating, seeding or "serving on"
     configure_from(settings, role="serve")
     log = structlog.get_logger("bms.serve")
     if not _ensure_schema(settings):
@@ -199,13 +229,24 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bms", description="Broadcast Management System")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="bms", description="Broadcast Management System")
+    parser.add_argument("--version", action="version", version=f"bms {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback behind a one-line error"
+    )
+    sub: Any = parser.add_subparsers(  # Any: other modules add theirs (bms.backup_cli)
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=_Parser,
+    )
 
     serve = sub.add_parser("serve", help="run the API and WebSocket server (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes (embedded mode: always 1)"
+    )
     serve.add_argument("--demo", action="store_true", help="load the demo data set first")
     serve.set_defaults(handler=cmd_serve)
 
@@ -261,6 +302,22 @@ def _add_subscribe_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _debugging(args: argparse.Namespace) -> bool:
+    """--debug, or LOG_LEVEL=debug: show tracebacks behind the one-line errors."""
+    return bool(args.debug) or os.environ.get("LOG_LEVEL", "").strip().lower() == "debug"
+
+
+def _one_line(exc: Exception) -> str | None:
+    """A known operational failure in one line (bms.errors), with the addresses configured."""
+    from bms.errors import describe
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return describe(exc)
+    return describe(exc, database_url=settings.database_url, redis_url=settings.redis_url)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
@@ -268,6 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = _one_line(exc)
+        if line is None or _debugging(args):
+            raise
+        print(f"bms: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

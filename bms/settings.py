@@ -19,6 +19,9 @@ DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "bms"
 SECRET_KEY_MIN_CHARS = 32
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class SettingsError(RuntimeError):
     """Raised with a readable message when the environment holds a bad value."""
 
@@ -135,6 +138,14 @@ class Settings(BaseSettings):
             raise ValueError("only postgresql:// and sqlite:// URLs are supported")
         return url
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, level: str) -> str:
+        # Checked here, with the other settings, before anything starts (#9).
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (any case)")
+        return level.upper()
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, url: str) -> str:
@@ -234,5 +245,5 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            lines.append(f"  {field.upper()}: {err['msg']}")
+            lines.append(f"  {field.upper()}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
