@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 
+from db.backup.record import last_backup
 from db.store import Store
 from db.tables import events, job_runs
 from tasks.jobs import Job
@@ -99,6 +100,7 @@ async def database_vitals(
     try:
         async with asyncio.timeout(VITALS_TIMEOUT_SECS):
             metrics = await _job_metrics(store, jobs)
+            metrics.append(await _backup_metric(store))
             metrics.append(await _scheduler_metric(store, embedded=embedded_scheduler))
             if relay:
                 metrics.extend(await _relay_metrics(store))
@@ -143,6 +145,14 @@ async def _scheduler_metric(store: Store, *, embedded: bool) -> Metric:
 
 def _timestamp(value: datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
+
+
+async def _backup_metric(store: Store) -> Metric:
+    return GaugeMetricFamily(
+        "bms_backup_last_success_timestamp_seconds",
+        "When the last good backup archive was written, by the job or `bms backup` (0: never)",
+        value=_timestamp(await last_backup(store)),
+    )
 
 
 async def _job_metrics(store: Store, jobs: Sequence[Job]) -> list[Metric]:

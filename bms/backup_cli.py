@@ -7,6 +7,7 @@ import asyncio
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from bms.settings import Settings
 
@@ -34,21 +35,34 @@ def _fail(message: str) -> int:
     return 1
 
 
-def run_backup(settings: Settings, args: argparse.Namespace) -> int:
+async def _backup_and_record(settings: Settings, out_dir: Path) -> Any:
+    """Write the archive, then note its time where /metrics reads it."""
     from db.backup.create import create_backup
+    from db.backup.record import record_backup
+    from db.store import Store
+
+    result = await create_backup(
+        settings.effective_database_url,
+        media_root=media_root(settings),
+        out_dir=out_dir,
+        bms_version=bms_version(),
+    )
+    store = Store(settings.effective_database_url, pool_max=1)
+    await store.connect()
+    try:
+        await record_backup(store, at=store.clock())
+    finally:
+        await store.disconnect()
+    return result
+
+
+def run_backup(settings: Settings, args: argparse.Namespace) -> int:
     from db.backup.manifest import ArchiveError
     from db.backup.restore import describe_counts
 
     out_dir = Path(args.to) if args.to else default_backup_dir(settings)
     try:
-        result = asyncio.run(
-            create_backup(
-                settings.effective_database_url,
-                media_root=media_root(settings),
-                out_dir=out_dir,
-                bms_version=bms_version(),
-            )
-        )
+        result = asyncio.run(_backup_and_record(settings, out_dir))
     except ArchiveError as exc:
         return _fail(f"backup failed: {exc}")
     except Exception as exc:  # database unreachable, disk full: one line, not a traceback

@@ -70,6 +70,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from db import migrate
 
     settings = _settings_or_exit()
+    if args.check:  # deploy scripts: refuse to start new code on an old schema
+        current = asyncio.run(migrate.current_revision(settings.effective_database_url))
+        pending = migrate.pending_revisions(current)
+        if pending:
+            print(f"bms: {len(pending)} migrations pending: {', '.join(pending)}", file=sys.stderr)
+            return 1
+        print(f"bms: database is at revision {current}; no migrations pending")
+        return 0
     migrate.upgrade(settings.effective_database_url)
     print(f"bms: database is at revision {migrate.head_revision()}")
     return 0
@@ -251,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--check", action="store_true", help="apply nothing; exit 1 when migrations are pending"
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
     createuser = sub.add_parser("createuser", help="create a user")

@@ -233,6 +233,8 @@ class Settings(BaseSettings):
             TaskSettings,
             database_url=self.effective_database_url,
             channel_namespace=self.channel_namespace,
+            backup_dir=self.backup_dir or self.data_dir / "backups",
+            media_dir=self.data_dir / "media",
         )
         return TaskSettings(**values)
 

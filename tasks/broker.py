@@ -362,6 +362,6 @@ def make_broker(settings: TaskSettings) -> AsyncBroker:
             base_secs=settings.task_retry_base_secs,
             max_secs=settings.task_retry_max_secs,
             max_retries=settings.task_max_retries,
-        )
+        ),
     )
     return broker

@@ -9,6 +9,7 @@ same name as in `bms/settings.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,5 +50,11 @@ class TaskSettings:
     job_retention_interval_secs: int
     job_email_sweep_interval_secs: int
     scheduler_poll_secs: float
+    # Nightly backup (#13): where archives go, the media they include, when, how many kept.
+    backup_dir: Path
+    media_dir: Path
+    backup_time: str  # HH:MM, UTC
+    backup_keep_daily: int
+    backup_keep_weekly: int
     scheduler_embedded: bool  # embedded mode: `bms serve` runs the recurring jobs
     fast_paths: bool  # FAST_PATHS: batched Redis commands (tasks/broker.py), compiled SQL

@@ -22,6 +22,9 @@ from db.backup.create import MEDIA_PREFIX, backend_of
 from db.backup.manifest import ArchiveError, Manifest
 from db.backup.marker import insert_marker
 
+# Rows that hold no one's data (job timestamps): they do not make a database "not empty".
+BOOKKEEPING_TABLES = frozenset({"job_runs"})
+
 
 class TargetNotEmpty(ArchiveError):
     """The target holds rows and the caller did not say --force."""
@@ -76,7 +79,7 @@ async def restore_backup(
     manifest = await asyncio.to_thread(read_manifest, archive)
     check_compatible(manifest, database_url)
     target_counts, target_newest = await inspect_target(database_url)
-    replaced = {table: n for table, n in target_counts.items() if n}
+    replaced = {t: n for t, n in target_counts.items() if n and t not in BOOKKEEPING_TABLES}
     if replaced and not force:
         raise TargetNotEmpty(replaced)
     media_root.parent.mkdir(parents=True, exist_ok=True)

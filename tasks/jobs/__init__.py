@@ -21,7 +21,7 @@ class Job:
 
 def all_jobs(settings: TaskSettings) -> list[Job]:
     """Every recurring job with its configured interval."""
-    from tasks.jobs import email_sweep, escalation, reminders, retention, series
+    from tasks.jobs import backup, email_sweep, escalation, reminders, retention, series
 
     return [
         Job("materialize_series", settings.job_series_interval_secs, series.run),
@@ -29,6 +29,7 @@ def all_jobs(settings: TaskSettings) -> list[Job]:
         Job("shift_reminders", settings.job_reminders_interval_secs, reminders.run),
         Job("retention", settings.job_retention_interval_secs, retention.run),
         Job("email_sweep", settings.job_email_sweep_interval_secs, email_sweep.run),
+        Job("backup", backup.CHECK_INTERVAL_SECS, backup.run),
     ]
 
 

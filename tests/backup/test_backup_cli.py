@@ -55,3 +55,19 @@ def test_damaged_archives_get_one_line_and_status_1(embedded: Path, tmp_path: Pa
     assert main(["restore", str(tmp_path / "missing.tar")]) == 1
     assert "no such file" in _one_line(capsys.readouterr().err)
     assert not list((embedded / "media").parent.glob(".bms-restore-*"))  # scratch removed
+
+
+def test_migrate_check_exits_1_while_migrations_are_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from db import migrate
+
+    monkeypatch.setenv("BMS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    migrate.upgrade(f"sqlite+aiosqlite:///{tmp_path / 'bms.sqlite3'}", "0002")
+    assert main(["migrate", "--check"]) == 1
+    assert "migrations pending: 0003" in _one_line(capsys.readouterr().err)
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "--check"]) == 0
+    assert "no migrations pending" in _one_line(capsys.readouterr().out)
