@@ -94,10 +94,12 @@ def create_served_app() -> Starlette:
 
     A worker is a fresh process (spawned): it configures its own logging before anything logs.
     """
+    from bms.errortracking import init_error_tracking
     from bms.logs import configure_from
 
     settings = load_settings()
     configure_from(settings, role="serve")
+    init_error_tracking(settings, role="serve")
     return create_app(settings, freeze_startup_objects=True)
 
 

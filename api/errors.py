@@ -66,14 +66,22 @@ def http_error_response(request: Request, exc: Exception) -> Response:
     return error_response(detail, exc.status_code, headers=exc.headers)
 
 
-def server_error_response(request: Request, exc: Exception) -> Response:
+async def server_error_response(request: Request, exc: Exception) -> Response:
+    """500 with the request id; logged (and reported, bms.errortracking) with its context.
+
+    Async so it runs in the request's task, not a worker thread: what it binds stays with
+    the request, and the exception is passed explicitly (no `except` block is active here).
+    """
     request_id = getattr(request.state, "request_id", None)
     # This handler runs outside the request-id middleware (Starlette's outermost layer):
     # bind again, for this line and for error tracking (bms.errortracking tags reports).
     structlog.contextvars.bind_contextvars(
-        request_id=request_id, user_id=getattr(getattr(request.state, "actor", None), "id", None)
+        request_id=request_id,
+        user_id=getattr(getattr(request.state, "actor", None), "id", None),
+        method=request.method,
+        path=request.url.path,
     )
-    log.exception("unhandled error", path=request.url.path)
+    log.error("unhandled error", exc_info=exc)
     return error_response(
         "Internal server error.",
         500,

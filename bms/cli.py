@@ -212,21 +212,25 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from bms.errortracking import init_error_tracking
     from bms.logs import configure_from
     from tasks.cli import run_worker
 
     settings = _settings_or_exit()
     configure_from(settings, role="worker")
+    init_error_tracking(settings, role="worker")
     concurrency = getattr(args, "concurrency", None)
     return run_worker(settings.task_settings(), concurrency=concurrency)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    from bms.errortracking import init_error_tracking
     from bms.logs import configure_from
     from tasks.cli import run_scheduler
 
     settings = _settings_or_exit()
     configure_from(settings, role="scheduler")
+    init_error_tracking(settings, role="scheduler")
     return run_scheduler(settings.task_settings())
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -65,6 +65,26 @@ def _add_process(role: str) -> Processor:
     return add
 
 
+def _wrap_for_formatter(
+    logger: WrappedLogger, name: str, event: EventDict
+) -> tuple[Any, dict[str, Any]]:
+    """structlog's wrap_for_formatter, also handing the exception to the stdlib record.
+
+    Error tracking (bms/errortracking.py, through sentry-sdk's logging integration) reads
+    `record.exc_info`; structlog alone would keep it inside the event dict.
+    """
+    args, extra = structlog.stdlib.ProcessorFormatter.wrap_for_formatter(logger, name, event)
+    kwargs: dict[str, Any] = dict(extra)
+    exc_info = event.get("exc_info")
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        kwargs["exc_info"] = exc_info
+    return args, kwargs
+
+
 def _renderer(fmt: LogFormat, stream: TextIO) -> Processor:
     if fmt == "json":
         return structlog.processors.JSONRenderer()
@@ -85,14 +105,8 @@ def configure_logging(
         structlog.processors.StackInfoRenderer(),
         _redact_values,
     ]
-    if fmt == "json":
-        shared.append(structlog.processors.format_exc_info)
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=[structlog.stdlib.filter_by_level, *shared, _wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -103,8 +117,10 @@ def configure_logging(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), _drop_color_message, *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.format_exc_info] if fmt == "json" else []),
                 _renderer(fmt, stream),
             ],
+            keep_exc_info=True,  # error tracking reads the record after this handler
         )
     )
     root = logging.getLogger()

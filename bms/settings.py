@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # LOG_FORMAT: console (readable; default in development and test) or json (default in
     # staging and production, one object per line for a log shipper).
     log_format: Literal["console", "json"] | None = None
+    # Error tracking (#14, bms/errortracking.py): reports go to a Sentry-compatible service
+    # when SENTRY_DSN is set; environment defaults to BMS_ENV; traces off unless > 0.
+    sentry_dsn: str = ""
+    sentry_environment: str = ""
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
     # Hosts and proxies (#10 owns them; #14's production check and TLS proxy need them).
     # ALLOWED_HOSTS: Host header values served (400 otherwise); empty: any host
     # (refused in production). TRUSTED_PROXIES: addresses or networks whose
