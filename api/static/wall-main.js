@@ -38,6 +38,7 @@ if (params.get("theme") === "light") document.body.classList.add("light");
 const stats = {
   ready: false, state: "connecting", applied: 0, lastEventId: 0,
   /** @type {number[]} delivery-to-paint, ms */ paints: [],
+  /** @type {number[]} commit-to-paint, ms (server and browser clocks) */ commits: [],
 };
 /** @type {any} */ (window).__bmsWall = stats;
 
@@ -56,6 +57,8 @@ board.allSites = site == null;
 const dirty = new Set();
 /** @type {number[]} receive times of events not yet painted */
 let pending = [];
+/** @type {number[]} commit times (epoch ms) of events not yet painted */
+let pendingCommits = [];
 let frameRequested = false;
 let liveSince = Date.now();
 let pages = 1;
@@ -99,12 +102,18 @@ function render() {
   dirty.clear();
   if (pending.length) {
     const received = pending;
+    const committed = pendingCommits;
     pending = [];
+    pendingCommits = [];
     // The frame after this one is painted with these changes: measure delivery to paint.
     requestAnimationFrame(() => {
       const painted = performance.now();
+      const wall = Date.now();
       for (const at of received) stats.paints.push(painted - at);
-      if (stats.paints.length > STATS_KEPT) stats.paints.splice(0, stats.paints.length - STATS_KEPT);
+      for (const at of committed) stats.commits.push(wall - at);
+      for (const list of [stats.paints, stats.commits]) {
+        if (list.length > STATS_KEPT) list.splice(0, list.length - STATS_KEPT);
+      }
     });
   }
 }
@@ -175,6 +184,7 @@ const realtime = connect({
 realtime.subscribe(TOPICS, {
   onEvent: (event) => {
     pending.push(performance.now());
+    pendingCommits.push(Date.parse(event.at));
     stats.applied++;
     stats.lastEventId = event.id;
     if (event.topic === "time-off-requests") {

@@ -29,13 +29,18 @@ export function inSite(data, site) {
     site == null || facility == null || data.siteOf(facility) === site;
 }
 
+/** ISO timestamps in UTC sort as strings; plain comparison, not locale collation (hot path). */
+function compare(/** @type {string} */ a, /** @type {string} */ b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Open incidents, most urgent first: priority, then the oldest. */
 export function boardRows(data, site) {
   const here = inSite(data, site);
   return [...data.rows.incidents.values()]
     .filter((i) => OPEN_INCIDENT.includes(i.status) && here(i.facility))
     .sort((a, b) => (PRIORITY_RANK[a.priority] ?? 9) - (PRIORITY_RANK[b.priority] ?? 9)
-      || a.occurred_at.localeCompare(b.occurred_at) || a.id - b.id);
+      || compare(a.occurred_at, b.occurred_at) || a.id - b.id);
 }
 
 export class Board {
@@ -236,7 +241,7 @@ export function shiftLines(data, site, names, tz, now = Date.now()) {
     head.append(el("span", "name", siteName(data, key)));
     if (group.next !== Infinity) head.append(el("span", "handover", `next handover ${hm(tz, new Date(group.next))}`));
     lines.push(head);
-    group.now.sort((a, b) => a.end.localeCompare(b.end));
+    group.now.sort((a, b) => compare(a.end, b.end));
     for (const shift of group.now) {
       const line = el("div", "line");
       line.append(
@@ -260,7 +265,7 @@ export function eventLines(data, site, tz, now = Date.now()) {
   const here = inSite(data, site);
   return [...data.rows.events.values()]
     .filter((e) => here(e.facility) && Date.parse(e.end) > now && Date.parse(e.start) <= now + AHEAD_MS)
-    .sort((a, b) => a.start.localeCompare(b.start) || a.id - b.id)
+    .sort((a, b) => compare(a.start, b.start) || a.id - b.id)
     .map((event) => {
       const line = el("div", "line");
       const start = Date.parse(event.start);
@@ -284,7 +289,7 @@ export function serviceLines(data, site, today) {
   const here = inSite(data, site);
   return [...data.rows.service.values()]
     .filter((t) => OPEN_SERVICE.includes(t.status) && t.due_date && t.due_date <= today && here(t.facility))
-    .sort((a, b) => a.due_date.localeCompare(b.due_date) || a.id - b.id)
+    .sort((a, b) => compare(a.due_date, b.due_date) || a.id - b.id)
     .map((ticket) => {
       const overdue = ticket.due_date < today;
       const line = el("div", overdue ? "line overdue" : "line");
