@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ExceptionHandler
 
 from api.responses import JSONResponse, error_response
 from db.errors import ConstraintViolated
@@ -90,7 +93,7 @@ async def server_error_response(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
     errors.DomainError: domain_error_response,
     ConstraintViolated: domain_error_response,
     HTTPException: http_error_response,
