@@ -21,6 +21,7 @@ from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMidd
 from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
+from api.security_headers import SecurityHeadersMiddleware
 from api.subscriptions import filter_parsers
 from api.vitals import vitals_sampler
 from bms.settings import Settings, load_settings
@@ -150,6 +151,8 @@ def create_app(
     app = Starlette(
         routes=[*ops.routes, *web.routes, *media_routes, Mount("/api", app=api_router())],
         middleware=[
+            # Outermost: every answer carries them, the Host check's 400 included.
+            Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure),
             *(
                 [Middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)]
                 if settings.allowed_hosts

@@ -38,6 +38,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 WORKER_HEALTHCHECK_TIMEOUT_SECS = 60
+# ALLOWED_HOSTS when development sets none (#10).
+LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_BIND_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104
 
 
 def _version() -> str:
@@ -120,6 +123,20 @@ def _worker_metrics_dir(workers: int) -> Iterator[None]:
 WS_PLAIN = "websockets-sansio"
 
 
+def _default_allowed_hosts(settings: Settings, bind_host: str) -> None:
+    """Development without ALLOWED_HOSTS serves the local names and the bind address only.
+
+    Set in the environment, so every worker process (which reads its own settings) sees it.
+    A wildcard bind (0.0.0.0, ::) cannot name its hosts: any host is served then.
+    """
+    if settings.allowed_hosts or settings.bms_env != "development":
+        return
+    if bind_host in WILDCARD_BIND_HOSTS:
+        return
+    hosts = dict.fromkeys([*LOCAL_HOST_NAMES, bind_host])
+    os.environ["ALLOWED_HOSTS"] = ",".join(hosts)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import structlog
     import uvicorn
@@ -141,6 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.embedded and workers > 1:
         log.warning("embedded mode (SQLite, in-process pub/sub) runs one worker process")
         workers = 1
+    _default_allowed_hosts(settings, args.host)
     mode = "embedded SQLite" if settings.embedded else "PostgreSQL"
     log.info(f"serving on http://{args.host}:{args.port}/", mode=mode, workers=workers)
     with _worker_metrics_dir(workers):
@@ -162,9 +180,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # The supervisor pings each worker; a worker busy under load answers late, and the
             # default 5 s had it killed and respawned mid-traffic (sockets and all).
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_SECS,
-            proxy_headers=True,
-            # The one place the client address is trusted from (TRUSTED_PROXIES: the proxy).
-            forwarded_allow_ips=settings.trusted_proxies,
+            # The one place the client address is trusted from (TRUSTED_PROXIES: the proxy);
+            # with none listed, uvicorn's own default (trust 127.0.0.1) must not apply either.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
             server_header=False,
         )
     return 0

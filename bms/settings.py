@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     # (refused in production). TRUSTED_PROXIES: addresses or networks whose
     # X-Forwarded-For/-Proto set the client address and scheme (uvicorn's forwarded_allow_ips).
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
+    # Empty (default): no one, not even a local client, may set the client address, which
+    # the per-address login limit counts (#10).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Background work (tasks/): retries, outbox, recurring jobs, scheduler lease.
     worker_concurrency: int = Field(default=50, gt=0)
     task_stream_maxlen: int = Field(default=100_000, gt=0)
