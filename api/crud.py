@@ -22,6 +22,7 @@ from api.responses import JSONResponse, detail_response, no_content
 from db.uow import UnitOfWork
 from domain.actors import Actor
 from domain.errors import NotFound
+from domain.sites import site_allows, site_condition
 
 ListQuery = Callable[[Actor], sa.Select[Any]]
 Getter = Callable[[Connection, Actor, int], Awaitable[dict[str, Any] | None]]
@@ -31,6 +32,14 @@ Deleter = Callable[..., Awaitable[dict[str, Any] | None]]  # returns what it del
 AfterDelete = Callable[[Request, dict[str, Any]], Awaitable[None]]
 # Before the update's transaction: slow checks (a password) whose answers it takes as kwargs.
 PrepareUpdate = Callable[[Request, Actor, int, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class SiteScope:
+    """Where a resource's rows sit, for API keys restricted to one site (domain/sites.py)."""
+
+    column: sa.ColumnElement[Any]  # the list query's facility_id or location_id column
+    field: str  # the representation's field: "facility" or "location"
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,23 @@ class Resource:
     extra_routes: Sequence[Route] = ()
     csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
     doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
+    site: SiteScope | None = None  # site-bound rows: narrowed for site-restricted keys
+
+
+def _list_query(resource: Resource, actor: Actor) -> sa.Select[Any]:
+    query = resource.list_query(actor)
+    if resource.site is not None and actor.location_id is not None:
+        site = resource.site
+        query = query.where(
+            site_condition(site.column, field=site.field, location_id=actor.location_id)
+        )
+    return query
+
+
+def _visible(resource: Resource, actor: Actor, found: dict[str, Any]) -> bool:
+    if resource.site is None or actor.location_id is None:
+        return True
+    return site_allows(actor, resource.path.strip("/"), found)
 
 
 def _method_not_allowed(request: Request) -> Response:
@@ -65,7 +91,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
             if resource.csv and wants_csv(request):
                 return csv_response(
                     store,
-                    resource.list_query(actor),
+                    _list_query(resource, actor),
                     spec=resource.spec,
                     params=request.query_params,
                     serialize=resource.serialize,
@@ -74,7 +100,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
             async with store.connection() as conn:
                 page = await paginate(
                     conn,
-                    resource.list_query(actor),
+                    _list_query(resource, actor),
                     spec=resource.spec,
                     params=request.query_params,
                     url=request.url,
@@ -100,7 +126,7 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
         if request.method == "GET":
             async with store.connection() as conn:
                 found = await resource.get(conn, actor, object_id)
-            if found is None:
+            if found is None or not _visible(resource, actor, found):
                 raise NotFound()
             return detail_response(found)
         if request.method == "DELETE":

@@ -37,7 +37,8 @@ class Actor:
     via: str = "session"  # session | token | api_key | system
     credential_id: str | None = None  # session key hash, token jti or API key hash
     read_only: bool = False  # a `read` API key: unsafe methods are refused
-    location_id: int | None = None  # an API key restricted to one site
+    location_id: int | None = None  # an API key restricted to one site (domain/sites.py)
+    site_facilities: frozenset[int] | None = None  # that site's facilities when authenticated
     expires_at: datetime | None = None  # when the credential ends (a socket closes then)
 
     @property

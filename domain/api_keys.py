@@ -25,6 +25,7 @@ from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.references import require_row
 from domain.schemas import Schema, validate
+from domain.sites import facilities_of
 
 KEY_PREFIX = "bms_"
 SHOWN_PREFIX_CHARS = 12  # "bms_" + 8 characters: enough to tell keys apart in a list
@@ -92,6 +93,9 @@ async def create_api_key(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any])
     if values.expires_at is not None and values.expires_at <= uow.now:
         raise ValidationFailed.on("expires_at", "The expiry must be in the future.")
     await require_row(uow.conn, field="location", table=locations, value=values.location)
+    if values.location is not None and values.scope != "read":
+        # A site restriction is for screens: it narrows what a key reads (domain/sites.py).
+        raise ValidationFailed.on("scope", "A key restricted to a location is read-only.")
     owner = await _owner(uow, actor, values.user)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = await uow.conn.execute(
@@ -165,6 +169,11 @@ async def actor_for_api_key(conn: Connection, *, key: str, now: datetime) -> Act
         key_hash,
         read_only=row["scope"] == "read",
         location_id=row["location_id"],
+        site_facilities=(
+            await facilities_of(conn, location_id=row["location_id"])
+            if row["location_id"] is not None
+            else None
+        ),
         expires_at=row["expires_at"],
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from domain.actors import Actor
+from domain.sites import site_allows
 from domain.topics import OWNER_ONLY_TOPICS, TOPICS
 from realtime.wire import HubEvent
 
@@ -27,11 +28,14 @@ MAX_FILTER_VALUES = 256
 
 
 def can_receive(actor: Actor, event: HubEvent) -> bool:
-    """Same rule as REST reads: notifications are the owner's; private rows owner or managers."""
+    """Same rule as REST reads: notifications are the owner's; private rows owner or managers;
+    a key restricted to a site sees that site's rows (parsed only for such keys)."""
     if event.topic in OWNER_ONLY_TOPICS:
         return event.owner_id == actor.id
-    if event.private:
-        return actor.can_see_private_of(event.owner_id)
+    if event.private and not actor.can_see_private_of(event.owner_id):
+        return False
+    if actor.location_id is not None and isinstance(event.data, Mapping):
+        return site_allows(actor, event.topic, event.data)
     return True
 
 

@@ -43,7 +43,8 @@ RESOURCE = Resource(
             "on REST and /ws/ (browsers: WebSocket subprotocol `bearer.<key>`). The create "
             "response alone carries `key`, the secret. Own keys; an admin manages all. "
             "A `read` key is refused unsafe methods (403). DELETE revokes the key and closes "
-            "its sockets. An API key cannot create keys."
+            "its sockets. An API key cannot create keys. `location` (read keys only) narrows what "
+            "the key sees to that site's facility-bound rows, over REST and /ws/."
         ),
     ),
 )

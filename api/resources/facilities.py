@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from databases.core import Connection
 
-from api.crud import Resource, resource_routes
+from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import facilities as t
@@ -43,6 +43,7 @@ RESOURCE = Resource(
     create=facilities.create_facility,
     update=facilities.update_facility,
     delete=facilities.delete_facility,
+    site=SiteScope(t.c.location_id, "location"),
     doc=ResourceDoc(input=facilities.FacilityIn),
 )
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from databases.core import Connection
 
-from api.crud import Resource, resource_routes
+from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
@@ -64,6 +64,7 @@ RESOURCE = Resource(
         require_ticket=incident_tickets.require_incident_ticket,
     ),
     csv=True,
+    site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=incident_tickets.IncidentTicketIn,
         read_only={

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases.core import Connection
 
-from api.crud import Resource, resource_routes
+from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import scheduled_event_attendees
@@ -62,6 +62,7 @@ RESOURCE = Resource(
     create=scheduled_events.create_scheduled_event,
     update=scheduled_events.update_scheduled_event,
     delete=scheduled_events.delete_scheduled_event,
+    site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=scheduled_events.ScheduledEventIn,
         read_only={"created_by": int | None, "series": int | None},

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from databases.core import Connection
 
-from api.crud import Resource, resource_routes
+from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
@@ -63,6 +63,7 @@ RESOURCE = Resource(
         require_ticket=service_tickets.require_service_ticket,
     ),
     csv=True,
+    site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=service_tickets.ServiceTicketIn,
         read_only={"number": str, "requested_by": int, "completed_at": datetime | None},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from databases.core import Connection
 
-from api.crud import Resource, resource_routes
+from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import shifts as t
@@ -51,6 +51,7 @@ RESOURCE = Resource(
     update=shifts.update_shift,
     delete=shifts.delete_shift,
     csv=True,
+    site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=shifts.ShiftIn,
         read_only={"series": int | None},

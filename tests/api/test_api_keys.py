@@ -142,3 +142,40 @@ async def test_openapi_documents_api_keys(client) -> None:
     schema = (await client.get("/api/schema/")).json()
     assert {"get", "post"} <= set(schema["paths"]["/api/api-keys/"])
     assert "delete" in schema["paths"]["/api/api-keys/{id}/"]
+
+
+async def _site(admin: httpx.AsyncClient, code: str) -> tuple[int, int]:
+    """A location with one facility: (location id, facility id)."""
+    location = await admin.post(
+        "/api/locations/", json={"name": f"Site {code}", "code": code, "timezone": "UTC"}
+    )
+    facility = await admin.post(
+        "/api/facilities/",
+        json={"name": f"Studio {code}", "location": location.json()["id"], "kind": "studio"},
+    )
+    return location.json()["id"], facility.json()["id"]
+
+
+async def test_a_site_restricted_key_reads_only_that_sites_rows(login) -> None:
+    admin = await login("admin")
+    (here, here_studio), (_, there_studio) = await _site(admin, "H"), await _site(admin, "T")
+    kind = (await admin.post("/api/incident-types/", json={"name": "Fault"})).json()["id"]
+    made = {}
+    for name, facility in [("here", here_studio), ("there", there_studio), ("none", None)]:
+        response = await admin.post(
+            "/api/incident-tickets/",
+            json={"title": name, "incident_type": kind, "facility": facility},
+        )
+        made[name] = response.json()["id"]
+    refused = await admin.post(KEYS, json={"name": "w", "scope": "read-write", "location": here})
+    assert refused.status_code == 400 and "scope" in refused.json()
+    key = await _create(admin, scope="read", location=here)
+    async with _with_key(admin, key["key"]) as wall:
+        titles = {i["title"] for i in (await wall.get("/api/incident-tickets/")).json()["results"]}
+        assert titles == {"here", "none"}  # a row at no site concerns every site
+        assert (await wall.get(f"/api/incident-tickets/{made['there']}/")).status_code == 404
+        assert (await wall.get(f"/api/incident-tickets/{made['here']}/")).status_code == 200
+        facilities = (await wall.get("/api/facilities/")).json()["results"]
+        assert [f["id"] for f in facilities] == [here_studio]
+        assert (await wall.get(f"/api/facilities/{there_studio}/")).status_code == 404
+        assert (await wall.get("/api/locations/")).json()["count"] == 2  # names of every site

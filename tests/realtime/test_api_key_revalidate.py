@@ -44,3 +44,56 @@ async def test_expired_api_key_sockets_are_closed_by_the_periodic_check(
         await socks[0].wait_for(lambda: socks[0].close_code is not None)
         assert socks[0].close_code == CLOSE_UNAUTHORIZED and socks[1].close_code is None
         await socks[1].close()
+
+
+async def test_a_site_restricted_key_socket_gets_only_that_sites_events(
+    rt_settings: Settings,
+) -> None:
+    from db.tables import facilities, locations
+    from tests.realtime.helpers import emit
+
+    async with started(rt_settings, poll_secs=3600) as rt:
+        store = rt.hub.store
+        now = store.clock()
+        async with store.connection() as conn:
+            site_ids = []
+            for code in ("H", "T"):
+                site_ids.append(
+                    await conn.execute(
+                        locations.insert().values(
+                            name=f"Site {code} {uuid.uuid4().hex[:6]}", code=uuid.uuid4().hex[:8],
+                            timezone="UTC", address="", created_at=now, updated_at=now,
+                        )
+                    )
+                )  # fmt: skip
+            studios = [
+                await conn.execute(
+                    facilities.insert().values(
+                        name="Studio", location_id=site, kind="studio", created_at=now,
+                        updated_at=now,
+                    )
+                )
+                for site in site_ids
+            ]  # fmt: skip
+        async with store.unit_of_work(actor_id=None) as uow:
+            profile = await create_user(
+                uow, username=f"k{uuid.uuid4().hex[:8]}", password="x" * 12, role="viewer"
+            )
+            owner = Actor(profile["user"], "owner", Role.VIEWER)
+            created = await create_api_key(uow, owner, {"name": "w", "location": site_ids[0]})
+        async with store.connection() as conn:
+            wall = await actor_for_api_key(conn, key=created["key"], now=store.clock())
+        assert wall is not None and wall.site_facilities == frozenset({studios[0]})
+        sock = FakeSocket(rt.hub, wall)
+        await sock.subscribe(["incident-tickets", "facilities"])
+        [here] = await emit(store, data={"id": 1, "facility": studios[0]})
+        await emit(store, data={"id": 2, "facility": studios[1]})
+        [nowhere] = await emit(store, data={"id": 3, "facility": None})
+        [site_row] = await emit(
+            store, "facilities", data={"id": studios[0], "location": site_ids[0]}
+        )
+        await emit(store, "facilities", data={"id": studios[1], "location": site_ids[1]})
+        [last] = await emit(store, data={"id": 4, "facility": studios[0]})
+        await sock.wait_for(lambda: last in sock.ids())
+        assert sock.ids() == [here, nowhere, site_row, last]
+        await sock.close()
