@@ -1,10 +1,9 @@
-"""Profile images: checked by content (Pillow), stored under the media directory."""
+"""Profile images: re-encoded as avatars (domain/avatars.py), stored under the media directory."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import re
 import secrets
 from pathlib import Path
@@ -12,43 +11,22 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from PIL import Image
 
 from db.tables import profiles
 from db.uow import UnitOfWork
 from domain.actors import Actor
-from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.avatars import prepare_avatar
+from domain.errors import NotFound, PermissionDenied
+from domain.offload import run_cpu
 from domain.users import TOPIC, get_profile
 
 log = structlog.get_logger("bms.profile_images")
 
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
 IMAGE_DIR = "profile-images"
-# Pillow format name → the extension the stored file gets (the client's name is ignored).
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
-NOT_AN_IMAGE = "Upload a valid image: PNG, JPEG or WebP."
-TOO_LARGE = f"The image is too large (limit {MAX_IMAGE_BYTES // (1024 * 1024)} MiB)."
 NO_FILE = "No file was submitted."
 
 _STORED_NAME = re.compile(r"\d+-[0-9a-f]{16,64}\.(png|jpg|webp)\Z")
-
-
-def image_extension(data: bytes) -> str:
-    """The extension for `data` if it is a PNG, JPEG or WebP image; else 400 on `image`."""
-    if not data:
-        raise ValidationFailed.on("image", "The submitted file is empty.")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ValidationFailed.on("image", TOO_LARGE)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image_format = image.format
-            image.verify()
-    except Exception:  # Pillow raises many kinds for junk and decompression bombs
-        raise ValidationFailed.on("image", NOT_AN_IMAGE) from None
-    if image_format not in EXTENSIONS:
-        raise ValidationFailed.on("image", NOT_AN_IMAGE)
-    return EXTENSIONS[image_format]
 
 
 def image_dir(media_root: Path) -> Path:
@@ -110,7 +88,7 @@ async def set_profile_image(
     if current is None:
         raise NotFound()
     check_can_set_image(actor, current)
-    extension = await asyncio.to_thread(image_extension, data)
+    extension, data = await run_cpu(prepare_avatar, data)
     folder = image_dir(media_root)
     name = f"{profile_id}-{secrets.token_hex(16)}.{extension}"
     old = await uow.conn.fetch_val(

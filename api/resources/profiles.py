@@ -21,7 +21,7 @@ from api.openapi.meta import ResourceDoc
 from api.responses import detail_response, error_response
 from db.tables import profiles as p
 from db.tables import users as u
-from domain import profile_images, profiles
+from domain import avatars, profile_images, profiles
 from domain.actors import Actor
 from domain.errors import NotFound, ValidationFailed
 from domain.users import get_profile
@@ -68,9 +68,9 @@ async def _read_image(request: Request) -> bytes:
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise ValidationFailed.on("image", profile_images.NO_FILE)
-        data = await upload.read(profile_images.MAX_IMAGE_BYTES + 1)
-    if len(data) > profile_images.MAX_IMAGE_BYTES:
-        raise ValidationFailed.on("image", profile_images.TOO_LARGE)
+        data = await upload.read(avatars.MAX_IMAGE_BYTES + 1)
+    if len(data) > avatars.MAX_IMAGE_BYTES:
+        raise ValidationFailed.on("image", avatars.TOO_LARGE)
     return data
 
 

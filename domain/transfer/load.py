@@ -37,9 +37,10 @@ from db.tables import (
     users,
 )
 from db.uow import UnitOfWork
+from domain.avatars import prepare_avatar
 from domain.errors import ValidationFailed
 from domain.numbers import format_number, next_value
-from domain.profile_images import IMAGE_DIR, image_dir, image_extension
+from domain.profile_images import IMAGE_DIR, image_dir
 from domain.references import invalid_pk
 from domain.schemas import validate, validation_failed
 from domain.transfer.kinds import BY_NAME, CREDENTIALS_TYPE, IMAGE_TYPE, USERS, Kind
@@ -324,7 +325,7 @@ class Loader:
             content = base64.b64decode(str(data.get("content_base64", "")), validate=True)
         except (binascii.Error, ValueError):
             raise _fail("content_base64", "Not valid base64.") from None
-        extension = image_extension(content)  # the upload's own checks (type, size)
+        extension, content = prepare_avatar(content)  # as an upload: checked, re-encoded
         folder = image_dir(self.media_root)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{profile_id}-{secrets.token_hex(16)}.{extension}"

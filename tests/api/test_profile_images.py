@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 
 from api.resources.profiles import media_routes
 from domain import profile_images
-from domain.profile_images import MAX_IMAGE_BYTES
+from domain.avatars import MAX_IMAGE_BYTES
 from tests.builders.profiles import image_bytes
 
 
@@ -50,10 +52,12 @@ async def test_owner_uploads_image_and_it_is_served(login, app, image_format, ex
     assert profile["profile_image"].endswith(f".{ext}")  # by content, not the client's name
     assert response.headers["ETag"]
     assert (await operator.get(_upload_url(operator.user)[: -len("image/")])).json() == profile
-    assert _stored_file(app, profile).read_bytes() == data
+    stored = _stored_file(app, profile).read_bytes()
+    with Image.open(io.BytesIO(stored)) as image:  # re-encoded, same format and size
+        assert image.format == image_format and image.size == (8, 8)
     async with _media_client(app) as media:
         served = await media.get(profile["profile_image"])
-    assert served.status_code == 200 and served.content == data
+    assert served.status_code == 200 and served.content == stored
     assert served.headers["content-type"] == f"image/{'jpeg' if ext == 'jpg' else ext}"
     assert served.headers["x-content-type-options"] == "nosniff"
 
