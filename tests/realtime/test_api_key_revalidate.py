@@ -49,7 +49,7 @@ async def test_expired_api_key_sockets_are_closed_by_the_periodic_check(
 async def test_a_site_restricted_key_socket_gets_only_that_sites_events(
     rt_settings: Settings,
 ) -> None:
-    from db.tables import facilities, locations
+    from db.tables import events, facilities, locations
     from tests.realtime.helpers import emit
 
     async with started(rt_settings, poll_secs=3600) as rt:
@@ -94,6 +94,12 @@ async def test_a_site_restricted_key_socket_gets_only_that_sites_events(
         )
         await emit(store, "facilities", data={"id": studios[1], "location": site_ids[1]})
         [last] = await emit(store, data={"id": 4, "facility": studios[0]})
-        await sock.wait_for(lambda: last in sock.ids())
-        assert sock.ids() == [here, nowhere, site_row, last]
-        await sock.close()
+        try:
+            await sock.wait_for(lambda: last in sock.ids())
+            assert sock.ids() == [here, nowhere, site_row, last]
+        finally:
+            await sock.close()
+            async with store.connection() as conn:  # leave no fake rows for later tests
+                await conn.execute(events.delete().where(events.c.id >= here))
+                await conn.execute(facilities.delete().where(facilities.c.id.in_(studios)))
+                await conn.execute(locations.delete().where(locations.c.id.in_(site_ids)))
