@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import functools
 import re
 import secrets
 from collections import Counter
@@ -24,6 +25,7 @@ import orjson
 import sqlalchemy as sa
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+from db.errors import constraint_violation
 from db.store import Store
 from db.tables import (
     counters,
@@ -56,6 +58,12 @@ _NATURAL = {
     "service-tickets": service_tickets.c.number,
 }
 _AWARE: TypeAdapter[dt.datetime] = TypeAdapter(AwareDatetime)
+# Kinds with unique constraints the checks above do not cover in full: each row in a
+# savepoint (small tables). Bulk kinds are validated and resolved before their one INSERT.
+SAVEPOINT_KINDS = frozenset(
+    {"locations", "profiles", "facilities", "incident-types", CREDENTIALS_TYPE, IMAGE_TYPE}
+)
+BATCH_ROWS = 500
 _PREFIXES = {"incident-tickets": "INC", "service-tickets": "SRV"}
 
 
@@ -75,6 +83,24 @@ class LoadReport:
     matched: Counter[str] = field(default_factory=Counter)  # existing rows reused by key
     errors: list[LoadError] = field(default_factory=list)
     lines: int = 0
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """Building a TypeAdapter costs about a millisecond: once per type, not per row."""
+    return TypeAdapter(annotation)
+
+
+@dataclass
+class _Pending:
+    line: int
+    row: dict[str, Any]
+    data: dict[str, Any]
+    attendees: list[int]
+
+
+class _Abort(Exception):
+    """A row failed in a way that ends the transaction: report what was found so far."""
 
 
 class _Rollback(Exception):
@@ -100,6 +126,11 @@ class Loader:
         self.ids: dict[str, dict[Any, int]] = {}  # kind -> file id or natural key -> new id
         self.created_users: set[str] = set()
         self.numbers: dict[str, int] = {}  # counter -> highest imported number
+        self.taken_numbers: dict[str, set[str]] = {}
+        self.pending: list[_Pending] = []  # rows of `pending_kind` queued for one INSERT
+        self.pending_kind: Kind | None = None
+        self.line = 0
+        self.priorities: dict[int, str] = {}
         self.written: list[Path] = []
         self.report = LoadReport()
 
@@ -151,9 +182,12 @@ class Loader:
         errors: dict[str, list[str]] = {}
         for name, annotation in kind.extras.items():
             if data.get(name) is None:
+                column = kind.table.c.get(kind.columns.get(name, name))
+                if column is not None and column.nullable and name in data:
+                    values[name] = None  # same columns in every row: batches stay whole
                 continue
             try:
-                values[name] = TypeAdapter(annotation).validate_python(data[name])
+                values[name] = _adapter(annotation).validate_python(data[name])
             except ValidationError as exc:
                 found = validation_failed(exc).errors
                 errors[name] = [message for messages in found.values() for message in messages]
@@ -187,12 +221,34 @@ class Loader:
     async def _existing(self, kind: Kind, row: dict[str, Any]) -> int | None:
         if not kind.key:
             return None
+        if kind.ticket_counter is not None and row["number"] not in await self._taken(kind):
+            return None  # the common case answered from memory: no query per ticket
+        await self.flush()  # the earlier row with this key may still be queued
         cols = [kind.columns.get(k, k) for k in kind.key]
         if any(row.get(c) is None for c in cols):
             return None
         where = [kind.table.c[c] == row[c] for c in cols]
         found = await self.conn.fetch_val(sa.select(kind.table.c.id).where(*where))
         return None if found is None else int(found)
+
+    async def _taken(self, kind: Kind) -> set[str]:
+        """Ticket numbers of `kind` in the database (read once), plus those imported since."""
+        taken = self.taken_numbers.get(kind.name)
+        if taken is None:
+            rows = await self.conn.fetch_all(sa.select(kind.table.c.number))
+            taken = self.taken_numbers[kind.name] = {str(r["number"]) for r in rows}
+        return taken
+
+    async def _default_priority(self, type_id: int) -> str:
+        if type_id not in self.priorities:
+            self.priorities[type_id] = str(
+                await self.conn.fetch_val(
+                    sa.select(incident_types.c.default_priority).where(
+                        incident_types.c.id == type_id
+                    )
+                )
+            )
+        return self.priorities[type_id]
 
     async def _ticket_fields(self, kind: Kind, row: dict[str, Any]) -> None:
         by = "reported_by" if kind.name == "incident-tickets" else "requested_by"
@@ -212,11 +268,7 @@ class Loader:
             if row.get("occurred_at") is None:
                 row["occurred_at"] = self.uow.now
             if row.get("priority") is None:
-                row["priority"] = await self.conn.fetch_val(
-                    sa.select(incident_types.c.default_priority).where(
-                        incident_types.c.id == row["incident_type_id"]
-                    )
-                )
+                row["priority"] = await self._default_priority(row["incident_type_id"])
 
     async def _insert(self, kind: Kind, data: dict[str, Any]) -> None:
         resolved = await self._resolved(kind, data)
@@ -240,14 +292,57 @@ class Loader:
             self._remember(kind.name, data, existing)
             self.report.matched[kind.name] += 1
             return
-        new_id = int(await self.conn.execute(kind.table.insert().values(**row)))
-        if kind.name == "scheduled-events":
-            for user_id in dict.fromkeys(resolved.get("attendees") or []):
-                await self.conn.execute(
-                    scheduled_event_attendees.insert().values(event_id=new_id, user_id=user_id)
+        if kind.name in SAVEPOINT_KINDS:  # inside this row's savepoint, now
+            new_id = int(await self.conn.execute(kind.table.insert().values(**row)))
+            self._remember(kind.name, data, new_id)
+            self.report.created[kind.name] += 1
+            return
+        if kind.ticket_counter is not None:
+            (await self._taken(kind)).add(row["number"])
+        attendees = list(dict.fromkeys(resolved.get("attendees") or []))
+        self.pending.append(_Pending(self.line, row, data, attendees))
+        if len(self.pending) >= BATCH_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Insert the queued rows of one kind: one multi-row INSERT per set of columns."""
+        if not self.pending:
+            return
+        kind, batch = self.pending_kind, self.pending
+        assert kind is not None
+        self.pending = []
+        # Runs of rows with the same columns, in file order (ids keep the file's order).
+        groups: list[list[_Pending]] = []
+        for item in batch:
+            if groups and groups[-1][0].row.keys() == item.row.keys():
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        try:
+            for group in groups:
+                rows = await self.conn.fetch_all(
+                    kind.table.insert()
+                    .values([item.row for item in group])
+                    .returning(kind.table.c.id)
                 )
-        self._remember(kind.name, data, new_id)
-        self.report.created[kind.name] += 1
+                # Ids come from the sequence in VALUES order: sorted ids match the rows.
+                for item, new_id in zip(group, sorted(int(r["id"]) for r in rows), strict=True):
+                    self._remember(kind.name, item.data, new_id)
+                    links = [{"event_id": new_id, "user_id": u} for u in item.attendees]
+                    if links:
+                        await self.conn.execute_many(scheduled_event_attendees.insert(), links)
+                self.report.created[kind.name] += len(group)
+        except Exception as exc:
+            violation = constraint_violation(exc)
+            if violation is None:
+                raise
+            name = ", ".join(violation.columns) or "non_field_errors"
+            message = (
+                f"a row of lines {batch[0].line}-{batch[-1].line} breaks a "
+                f"{violation.kind} constraint of {kind.name}"
+            )
+            self.report.errors.append(LoadError(batch[0].line, name, message))
+            raise _Abort from None
 
     def _remember(self, kind_name: str, data: dict[str, Any], new_id: int) -> None:
         known = self.ids.setdefault(kind_name, {})
@@ -356,23 +451,40 @@ class Loader:
         if not isinstance(data, dict):
             self.report.errors.append(LoadError(number, "data", "must be a JSON object"))
             return
+        if self.pending_kind is None or kind_name != self.pending_kind.name:
+            await self.flush()  # later rows may refer to the queued ones
+            self.pending_kind = BY_NAME.get(kind_name)
+        self.line = number
+        guarded = kind_name in SAVEPOINT_KINDS
         try:
-            async with self.conn.transaction():  # a savepoint: a failed row leaves no trace
-                if kind_name == "profiles":
-                    await self._profile(data)
-                elif kind_name == CREDENTIALS_TYPE:
-                    await self._credentials(data)
-                elif kind_name == IMAGE_TYPE:
-                    await self._image(data)
-                else:
-                    await self._insert(BY_NAME[kind_name], data)
+            if guarded:  # a savepoint: a row that breaks a unique constraint leaves no trace
+                async with self.conn.transaction():
+                    await self._dispatch(kind_name, data)
+            else:  # validated and resolved up front: one round trip per row, no savepoint
+                await self._dispatch(kind_name, data)
         except (_RowError, ValidationFailed) as exc:
             for name, messages in exc.errors.items():
                 for message in messages:
                     self.report.errors.append(LoadError(number, name, message))
-        except sa.exc.IntegrityError as exc:
-            detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-            self.report.errors.append(LoadError(number, "non_field_errors", detail))
+        except Exception as exc:
+            violation = constraint_violation(exc)
+            if violation is None:
+                raise
+            name = ", ".join(violation.columns) or "non_field_errors"
+            message = f"breaks a {violation.kind} constraint of {kind_name}"
+            self.report.errors.append(LoadError(number, name, message))
+            if not guarded:  # the transaction cannot go on: stop here, write nothing
+                raise _Abort from None
+
+    async def _dispatch(self, kind_name: str, data: dict[str, Any]) -> None:
+        if kind_name == "profiles":
+            await self._profile(data)
+        elif kind_name == CREDENTIALS_TYPE:
+            await self._credentials(data)
+        elif kind_name == IMAGE_TYPE:
+            await self._image(data)
+        else:
+            await self._insert(BY_NAME[kind_name], data)
 
     async def finish(self) -> None:
         """Counters move past every imported ticket number (numbers are never reused)."""
@@ -406,10 +518,14 @@ async def load_lines(
     try:
         async with store.unit_of_work(actor_id=None) as uow:
             loader = Loader(uow, media_root=media_root)
-            for number, raw in enumerate(lines, start=1):
-                await loader.feed(number, raw)
-                if progress is not None:
-                    progress(len(raw))
+            try:
+                for number, raw in enumerate(lines, start=1):
+                    await loader.feed(number, raw)
+                    if progress is not None:
+                        progress(len(raw))
+                await loader.flush()
+            except _Abort:
+                raise _Rollback from None
             await loader.finish()
             if loader.report.errors or dry_run:
                 raise _Rollback

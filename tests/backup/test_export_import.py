@@ -144,12 +144,14 @@ async def test_bad_rows_report_line_and_field_and_write_nothing(
                 {"user": "nobody", "facility": 4, "start": "2026-12-01T08:00:00", "end": "x"},
             ),
             ("spaceships", {}),
+            ("locations", {"name": "Elsewhere", "code": "BH", "timezone": "Europe/London"}),
         ),
     ]
     try:
         report = await load_lines(store, bad, media_root=tmp_path)
         where = {(e.line, e.field) for e in report.errors}
-        assert {(3, "timezone"), (4, "line"), (5, "location"), (6, "user"), (7, "type")} <= where
+        expected = {(3, "timezone"), (4, "line"), (5, "location"), (6, "user"), (7, "type")}
+        assert expected | {(8, "code")} <= where  # line 8: the code of line 1, unique
         assert any(e.line == 6 and e.field in ("facility", "start", "end") for e in report.errors)
         assert all(n == 0 for n in (await _counts(store)).values())  # lines 1-2 were fine
     finally:
