@@ -25,7 +25,7 @@ def _bar(total: int | None, unit: str, *, scale: bool = False) -> AbstractContex
     return tqdm(total=total, unit=unit, unit_scale=scale, file=sys.stderr, leave=False)
 
 
-async def _export(settings: Settings, out: IO[bytes]) -> int:
+async def _export(settings: Settings, out: IO[bytes], *, credentials: bool) -> int:
     from db.store import Store
     from domain.transfer.export import count_rows, export_lines
 
@@ -34,7 +34,8 @@ async def _export(settings: Settings, out: IO[bytes]) -> int:
     written = 0
     try:
         with _bar(await count_rows(store), "rows") as bar:
-            async for line in export_lines(store, media_root=media_root(settings)):
+            lines = export_lines(store, media_root=media_root(settings), credentials=credentials)
+            async for line in lines:
                 out.write(line)
                 written += 1
                 if bar is not None:
@@ -47,12 +48,14 @@ async def _export(settings: Settings, out: IO[bytes]) -> int:
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
     target = Path(args.to) if args.to else None
     try:
+        credentials = not args.without_credentials
         if target is None:
-            count = asyncio.run(_export(settings, sys.stdout.buffer))
+            count = asyncio.run(_export(settings, sys.stdout.buffer, credentials=credentials))
         else:
             partial = target.with_name(target.name + ".partial")
+            partial.touch(mode=0o600)  # password hashes: owner-only
             with partial.open("wb") as out:
-                count = asyncio.run(_export(settings, out))
+                count = asyncio.run(_export(settings, out, credentials=credentials))
             partial.replace(target)
     except Exception as exc:  # database unreachable, disk full: one line
         print(f"bms: export failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -124,6 +127,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     export = sub.add_parser("export", help="write every resource as JSON Lines")
     export.add_argument("--to", metavar="FILE", help="output file (default: stdout)")
+    export.add_argument(
+        "--without-credentials",
+        action="store_true",
+        help="leave out password hashes (imported users then need a new password)",
+    )
     export.set_defaults(handler=lambda a: run_export(cli._settings_or_exit(), a))
     load = sub.add_parser("import", help="load a JSON Lines file, all or nothing")
     load.add_argument("file")

@@ -35,6 +35,9 @@ def write_archive(target: Path, manifest: Manifest, files: Iterable[tuple[str, P
     manifest.members = {name: sha256_of(source) for name, source in files}
     partial = target.with_name(target.name + ".partial")
     try:
+        # Owner-only: the dump holds password hashes and every private row.
+        partial.touch(mode=0o600)
+        partial.chmod(0o600)
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             raw = manifest.to_json()
             info = tarfile.TarInfo(MANIFEST_NAME)

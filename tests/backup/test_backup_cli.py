@@ -33,6 +33,7 @@ def test_backup_verify_and_restore(embedded: Path, tmp_path: Path, capsys) -> No
     assert main(["backup", "--to", str(tmp_path / "out")]) == 0
     assert "1 media files" in _one_line(capsys.readouterr().out)
     archive = next((tmp_path / "out").glob("bms-backup-*.tar"))
+    assert archive.stat().st_mode & 0o777 == 0o600  # password hashes inside: owner only
     assert main(["backup", "verify", str(archive)]) == 0
     assert "is intact" in _one_line(capsys.readouterr().out)
 
@@ -71,3 +72,26 @@ def test_migrate_check_exits_1_while_migrations_are_pending(
     capsys.readouterr()
     assert main(["migrate", "--check"]) == 0
     assert "no migrations pending" in _one_line(capsys.readouterr().out)
+
+
+def test_export_and_import_from_the_command_line(embedded: Path, tmp_path: Path, capsys) -> None:
+    assert main(["createuser", "--username", "ada", "--role", "admin", "--generate-password"]) == 0
+    out = tmp_path / "all.jsonl"
+    assert main(["export", "--to", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert b'"user-credentials"' in out.read_bytes()
+    assert main(["export", "--without-credentials", "--to", str(out)]) == 0
+    assert b'"user-credentials"' not in out.read_bytes()
+    capsys.readouterr()
+    assert main(["import", "--dry-run", str(out)]) == 0  # ada exists: reused, not duplicated
+    assert "reused existing 1 profiles" in _one_line(capsys.readouterr().out)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "locations", "data": {"name": "X", "code": "X"}}\n')
+    assert main(["import", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"bms: {bad}: line 1: timezone: This field is required.",
+        "bms: 1 errors; nothing was written",
+    ]
+    assert main(["import", str(tmp_path / "missing.jsonl")]) == 1
+    assert "no such file" in _one_line(capsys.readouterr().err)
