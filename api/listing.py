@@ -16,6 +16,7 @@ from databases.core import Connection
 from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
+from db.any_of import ValueList, any_of, listable
 from db.statements import bound
 from db.tables import events
 from domain.errors import NotFound, ValidationFailed
@@ -33,6 +34,7 @@ _SEARCH, _LIMIT, _OFFSET = "_bms_search", "_bms_limit", "_bms_offset"
 PAGE_STATEMENTS_CACHED = 500
 _VERSION = "_bms_list_version"  # the newest event id of the list's topic, beside each row
 COUNTS_CACHED = 2000
+_NO_VALUE: Any = object()
 # A cached count is used only while its topic's newest event id is unchanged; this bounds
 # how long a write that bypassed the unit of work (manual SQL) could leave it stale.
 COUNT_MAX_AGE_SECS = 30.0
@@ -110,8 +112,19 @@ class Filter:
     def compare(self, value: Any, *, many: bool = False) -> sa.ColumnElement[bool]:
         """The clause for a value (a literal or a bind placeholder); `many`: any of a list."""
         if self.op == "eq":
-            return self.column.in_(value) if many else self.column == value
+            if not many:
+                return self.column == value
+            return any_of(self.column, value) if listable(self.column) else self.column.in_(value)
         return self.column >= value if self.op == "gte" else self.column <= value
+
+    def list_param(self, value: Any = _NO_VALUE) -> sa.BindParameter[Any]:
+        """The placeholder of several values: one parameter when `any_of` takes the column."""
+        options: dict[str, Any] = (
+            {"type_": ValueList(self.column.type)} if listable(self.column) else {"expanding": True}
+        )
+        if value is not _NO_VALUE:
+            options["value"] = value
+        return sa.bindparam(self.bind_name, **options)
 
     @property
     def bind_name(self) -> str:
@@ -192,8 +205,13 @@ class ListSpec:
                 return sa.bindparam(name, **options)
             return sa.bindparam(name, values[name], **options)
 
+        def placeholder(spec: Filter, many: bool) -> sa.BindParameter[Any]:
+            if not many:
+                return param(spec.bind_name)
+            return spec.list_param() if values is None else spec.list_param(values[spec.bind_name])
+
         clauses = [
-            by_name[name].compare(param(by_name[name].bind_name, expanding=many), many=many)
+            by_name[name].compare(placeholder(by_name[name], many), many=many)
             for name, many in present
         ]
         if searched:
