@@ -54,11 +54,45 @@ class Publisher:
         self._to_mark: list[int] = []
         self._marking = asyncio.Event()
         self._marker: asyncio.Task[None] | None = None
+        self._outbox: list[CommittedEvent] = []
+        self._sending = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         self._marker = asyncio.create_task(self._mark_forever())
+        self._sender = asyncio.create_task(self._send_forever())
+
+    def submit(self, committed: Sequence[CommittedEvent]) -> None:
+        """Publish soon, in commit order, without holding up the writer's response.
+
+        Awaiting Redis in the request let this process's fan-out (started just before) run
+        while the writer waited, so a write's latency grew with the sockets watching it.
+        """
+        self._outbox.extend(committed)
+        self._sending.set()
+
+    async def _send_forever(self) -> None:
+        while not self._closing:
+            await self._sending.wait()
+            await self._send_pending()
+        await self._send_pending()  # what was committed before the stop
+
+    async def _send_pending(self) -> None:
+        self._sending.clear()
+        batch, self._outbox = self._outbox, []
+        if batch:
+            await self(batch)
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            # Not cancelled: a cancel landing inside the Redis client can be swallowed there.
+            # Each publish is bounded by PUBLISH_TIMEOUT_SECS, so this ends soon.
+            self._closing = True
+            self._sending.set()
+            with contextlib.suppress(Exception):
+                await self._sender
+            self._sender = None
         if self._marker is not None:
             self._marker.cancel()
             with contextlib.suppress(BaseException):

@@ -31,9 +31,10 @@ class Realtime:
     backend: RedisPubSubBackend | None
 
     async def on_commit(self, committed: Sequence[CommittedEvent]) -> None:
-        """Effect-sink end for events: this process's sockets first, then Redis."""
+        """Effect-sink end for events: this process's sockets, then Redis, both after the
+        writer's response (neither is awaited here)."""
         await self.hub.on_commit(committed)
-        await self.publisher(committed)
+        self.publisher.submit(committed)
 
     async def revoke(self, revocation: Revocation) -> None:
         """Effect-sink end for revocations: close those sockets on every process."""
