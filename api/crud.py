@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases.core import Connection
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,19 +15,22 @@ from starlette.routing import Route
 from api.body import read_json
 from api.context import get_store, if_match, path_id, require_actor
 from api.csv_export import csv_response, wants_csv
-from api.listing import ListSpec, Serializer, paginate
+from api.listing import ListSpec, paginate
 from api.openapi.meta import ResourceDoc
 from api.responses import JSONResponse, detail_response, no_content
-from db.uow import UnitOfWork
 from domain.actors import Actor
 from domain.errors import NotFound
+from domain.resource import (
+    Creator,
+    Deleter,
+    Getter,
+    ListQuery,
+    ResourceRules,
+    Serializer,
+    Updater,
+)
 from domain.sites import site_allows, site_condition
 
-ListQuery = Callable[[Actor], sa.Select[Any]]
-Getter = Callable[[Connection, Actor, int], Awaitable[dict[str, Any] | None]]
-Creator = Callable[[UnitOfWork, Actor, Mapping[str, Any]], Awaitable[dict[str, Any]]]
-Updater = Callable[..., Awaitable[dict[str, Any]]]
-Deleter = Callable[..., Awaitable[dict[str, Any] | None]]  # returns what it deleted, if asked
 AfterDelete = Callable[[Request, dict[str, Any]], Awaitable[None]]
 # Before the update's transaction: slow checks (a password) whose answers it takes as kwargs.
 PrepareUpdate = Callable[[Request, Actor, int, Mapping[str, Any]], Awaitable[dict[str, Any]]]
@@ -44,16 +46,11 @@ class SiteScope:
 
 @dataclass(frozen=True)
 class Resource:
-    """A REST collection: how to list, read and (optionally) write it."""
+    """A REST collection: its path, list options and docs around the domain's `RULES`."""
 
     path: str
     spec: ListSpec
-    list_query: ListQuery
-    serialize: Serializer
-    get: Getter
-    create: Creator | None = None
-    update: Updater | None = None
-    delete: Deleter | None = None
+    rules: ResourceRules
     # After the delete committed, with what `delete` returned: files and the like.
     after_delete: AfterDelete | None = None
     prepare_update: PrepareUpdate | None = None
@@ -61,6 +58,30 @@ class Resource:
     csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
     doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
     site: SiteScope | None = None  # site-bound rows: narrowed for site-restricted keys
+
+    @property
+    def serialize(self) -> Serializer:
+        return self.rules.serialize
+
+    @property
+    def list_query(self) -> ListQuery:
+        return self.rules.list_query
+
+    @property
+    def get(self) -> Getter:
+        return self.rules.get
+
+    @property
+    def create(self) -> Creator | None:
+        return self.rules.create
+
+    @property
+    def update(self) -> Updater | None:
+        return self.rules.update
+
+    @property
+    def delete(self) -> Deleter | None:
+        return self.rules.delete
 
 
 def _list_query(resource: Resource, actor: Actor) -> sa.Select[Any]:

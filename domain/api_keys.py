@@ -24,6 +24,7 @@ from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.references import require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, validate
 from domain.sites import facilities_of
 
@@ -70,7 +71,7 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return query if actor.is_admin else query.where(api_keys.c.user_id == actor.id)
 
 
-async def get_api_key(conn: Connection, actor: Actor, *, key_id: int) -> dict[str, Any] | None:
+async def get_api_key(conn: Connection, actor: Actor, key_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(list_query(actor).where(api_keys.c.id == key_id))
     return serialize(row) if row else None
 
@@ -190,3 +191,13 @@ async def live_key_hashes(conn: Connection, hashes: list[str], *, now: datetime)
         )
     )
     return {row[0] for row in rows}
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_api_key,
+    create=create_api_key,
+    delete=delete_api_key,
+)

@@ -27,6 +27,7 @@ from db.types import Row
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
+from domain.resource import ResourceRules
 from domain.schemas import Schema, validate
 
 FEED_PAST_DAYS = 31
@@ -64,7 +65,7 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     )
 
 
-async def get_feed(conn: Connection, actor: Actor, *, feed_id: int) -> dict[str, Any] | None:
+async def get_feed(conn: Connection, actor: Actor, feed_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(list_query(actor).where(calendar_feeds.c.id == feed_id))
     return serialize(row) if row else None
 
@@ -241,3 +242,13 @@ async def render_feed(conn: Connection, *, token: str, now: datetime) -> bytes |
                                    last_date=(hi + timedelta(days=366)).date())  # fmt: skip
     ical: bytes = calendar.to_ical()
     return ical
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_feed,
+    create=create_feed,
+    delete=revoke_feed,
+)

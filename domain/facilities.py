@@ -16,6 +16,7 @@ from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.limits import LongText
 from domain.references import require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "facilities"
@@ -49,17 +50,19 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(facilities)
 
 
-async def get_facility(conn: Connection, *, facility_id: int) -> dict[str, Any] | None:
+async def get_facility(
+    conn: Connection, actor: Actor | None, facility_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(facilities).where(facilities.c.id == facility_id))
     return serialize(row) if row else None
 
 
 async def _require(conn: Connection, facility_id: int) -> dict[str, Any]:
-    found = await get_facility(conn, facility_id=facility_id)
+    found = await get_facility(conn, None, facility_id=facility_id)
     if found is None:
         raise NotFound()
     return found
@@ -135,3 +138,14 @@ async def delete_facility(
     check_if_match(current, if_match)
     await uow.conn.execute(facilities.delete().where(facilities.c.id == facility_id))
     uow.emit(TOPIC, "deleted", object_id=facility_id, data={"id": facility_id})
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_facility,
+    create=create_facility,
+    update=update_facility,
+    delete=delete_facility,
+)

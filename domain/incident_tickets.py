@@ -18,6 +18,7 @@ from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.limits import LongText
 from domain.notifications import manager_ids, notify_many
+from domain.resource import ResourceRules
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.shifts import on_shift_user_ids
 from domain.tickets import (
@@ -86,23 +87,30 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+# Every role sees every ticket: one query object, so api/listing.py builds each page
+# shape once (`shared_query`).
+EVERY_TICKET = sa.select(incident_tickets)
+
+
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     """Every ticket: incident tickets are visible to every role."""
-    return sa.select(incident_tickets)
+    return EVERY_TICKET
 
 
 # The detail read (GET, and before every write): built once, only the id changes.
 _BY_ID = sa.select(incident_tickets).where(incident_tickets.c.id == sa.bindparam("ticket_id"))
 
 
-async def get_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
+async def get_incident_ticket(
+    conn: Connection, actor: Actor | None, ticket_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(bound(_BY_ID, ticket_id=ticket_id))
     return serialize(row) if row else None
 
 
 async def require_incident_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:
     """The ticket, or NotFound (also used by its comments and history)."""
-    found = await get_incident_ticket(conn, ticket_id=ticket_id)
+    found = await get_incident_ticket(conn, None, ticket_id=ticket_id)
     if found is None:
         raise NotFound()
     return found
@@ -273,3 +281,14 @@ async def escalate_incident(uow: UnitOfWork, *, ticket_id: int, after_secs: int)
         link=f"/api/incident-tickets/{ticket_id}/",
     )
     return True
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_incident_ticket,
+    create=create_incident_ticket,
+    update=update_incident_ticket,
+    delete=delete_incident_ticket,
+)

@@ -16,6 +16,7 @@ from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.limits import LongText
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.tickets import Priority
 
@@ -51,17 +52,19 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(incident_types)
 
 
-async def get_incident_type(conn: Connection, *, type_id: int) -> dict[str, Any] | None:
+async def get_incident_type(
+    conn: Connection, actor: Actor | None, type_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(incident_types).where(incident_types.c.id == type_id))
     return serialize(row) if row else None
 
 
 async def _require(conn: Connection, type_id: int) -> dict[str, Any]:
-    found = await get_incident_type(conn, type_id=type_id)
+    found = await get_incident_type(conn, None, type_id=type_id)
     if found is None:
         raise NotFound()
     return found
@@ -121,3 +124,14 @@ async def delete_incident_type(
     check_if_match(current, if_match)
     await uow.conn.execute(incident_types.delete().where(incident_types.c.id == type_id))
     uow.emit(TOPIC, "deleted", object_id=type_id, data={"id": type_id})
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_incident_type,
+    create=create_incident_type,
+    update=update_incident_type,
+    delete=delete_incident_type,
+)

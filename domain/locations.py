@@ -17,6 +17,7 @@ from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.limits import LongText
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "locations"
@@ -65,17 +66,19 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(locations)
 
 
-async def get_location(conn: Connection, *, location_id: int) -> dict[str, Any] | None:
+async def get_location(
+    conn: Connection, actor: Actor | None, location_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(locations).where(locations.c.id == location_id))
     return serialize(row) if row else None
 
 
 async def _require(conn: Connection, location_id: int) -> dict[str, Any]:
-    found = await get_location(conn, location_id=location_id)
+    found = await get_location(conn, None, location_id=location_id)
     if found is None:
         raise NotFound()
     return found
@@ -128,3 +131,14 @@ async def delete_location(
     check_if_match(current, if_match)
     await uow.conn.execute(locations.delete().where(locations.c.id == location_id))
     uow.emit(TOPIC, "deleted", object_id=location_id, data={"id": location_id})
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_location,
+    create=create_location,
+    update=update_location,
+    delete=delete_location,
+)

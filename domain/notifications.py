@@ -15,6 +15,7 @@ from db.uow import UnitOfWork
 from domain.actors import Actor
 from domain.emails import queue_email
 from domain.errors import NotFound
+from domain.resource import ResourceRules
 from domain.schemas import Schema, check_if_match, validate
 
 TOPIC = "notifications"
@@ -45,7 +46,7 @@ def list_query(actor: Actor) -> sa.Select[Any]:
 
 
 async def get_notification(
-    conn: Connection, actor: Actor, *, notification_id: int
+    conn: Connection, actor: Actor, notification_id: int
 ) -> dict[str, Any] | None:
     row = await conn.fetch_one(list_query(actor).where(notifications.c.id == notification_id))
     return serialize(row) if row else None
@@ -165,3 +166,12 @@ async def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
         uow.emit(TOPIC, "updated", object_id=data["id"], data=data, owner_id=actor.id,
                  private=True)  # fmt: skip
     return len(ids)
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_notification,
+    update=update_notification,
+)

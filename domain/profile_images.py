@@ -84,7 +84,7 @@ async def set_profile_image(
     uow: UnitOfWork, actor: Actor, profile_id: int, *, data: bytes, media_root: Path
 ) -> dict[str, Any]:
     """Store a new image for a profile and return the updated profile."""
-    current = await get_profile(uow.conn, profile_id=profile_id)
+    current = await get_profile(uow.conn, None, profile_id=profile_id)
     if current is None:
         raise NotFound()
     check_can_set_image(actor, current)
@@ -101,7 +101,7 @@ async def set_profile_image(
             .where(profiles.c.id == profile_id)
             .values(profile_image=f"{IMAGE_DIR}/{name}", updated_at=uow.now)
         )
-        updated = await get_profile(uow.conn, profile_id=profile_id)
+        updated = await get_profile(uow.conn, None, profile_id=profile_id)
         assert updated is not None
     except BaseException:
         await asyncio.to_thread(_remove_file, folder / name)

@@ -22,6 +22,7 @@ from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.limits import SECRET, Secret
 from domain.passwords import hash_password_off_loop, password_problems
 from domain.references import require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.throttle import LoginLimits
 from domain.users import TOPIC, create_user, get_profile, profile_query, serialize_profile
@@ -100,12 +101,12 @@ def serialize(row: Row) -> dict[str, Any]:
     return serialize_profile(row)
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return profile_query()
 
 
 async def _require(conn: Connection, profile_id: int) -> dict[str, Any]:
-    found = await get_profile(conn, profile_id=profile_id)
+    found = await get_profile(conn, None, profile_id=profile_id)
     if found is None:
         raise NotFound()
     return found
@@ -354,3 +355,14 @@ async def delete_profile(
     await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
     uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})
     return current
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_profile,
+    create=create_profile,
+    update=update_profile,
+    delete=delete_profile,
+)

@@ -24,6 +24,7 @@ from domain.recurrence import (
     user_timezone,
 )
 from domain.references import invalid_pk, require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "scheduled-events"
@@ -75,7 +76,7 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(scheduled_events, attendee_ids().label("attendee_ids"))
 
 
@@ -85,13 +86,15 @@ def has_attendee(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     return sa.exists().where(a.c.event_id == scheduled_events.c.id, condition)
 
 
-async def get_scheduled_event(conn: Connection, *, event_id: int) -> dict[str, Any] | None:
+async def get_scheduled_event(
+    conn: Connection, actor: Actor | None, event_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(list_query().where(scheduled_events.c.id == event_id))
     return serialize(row) if row else None
 
 
 async def _require(conn: Connection, event_id: int) -> dict[str, Any]:
-    found = await get_scheduled_event(conn, event_id=event_id)
+    found = await get_scheduled_event(conn, None, event_id=event_id)
     if found is None:
         raise NotFound()
     return found
@@ -231,3 +234,14 @@ async def delete_scheduled_event(
     check_if_match(current, if_match)
     await uow.conn.execute(scheduled_events.delete().where(scheduled_events.c.id == event_id))
     uow.emit(TOPIC, "deleted", object_id=event_id, data={"id": event_id})
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_scheduled_event,
+    create=create_scheduled_event,
+    update=update_scheduled_event,
+    delete=delete_scheduled_event,
+)

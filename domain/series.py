@@ -171,7 +171,7 @@ async def _add_shift(uow: UnitOfWork, s: Row, start: datetime, report: SeriesRep
     }
     shift_id = await uow.conn.execute(shifts.insert().values(**values))
     report.created.append(shift_id)
-    data = await get_shift(uow.conn, shift_id=shift_id)
+    data = await get_shift(uow.conn, None, shift_id=shift_id)
     uow.emit(SHIFTS_TOPIC, "created", object_id=shift_id, data=data or {"id": shift_id})
 
 
@@ -197,7 +197,7 @@ async def _add_event(uow: UnitOfWork, s: Row, start: datetime, report: SeriesRep
             scheduled_event_attendees.insert().values(event_id=event_id, user_id=user_id)
         )
     report.created.append(event_id)
-    data = await get_scheduled_event(uow.conn, event_id=event_id)
+    data = await get_scheduled_event(uow.conn, None, event_id=event_id)
     uow.emit(EVENTS_TOPIC, "created", object_id=event_id, data=data or {"id": event_id})
 
 

@@ -16,6 +16,7 @@ from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.limits import LongText
+from domain.resource import ResourceRules
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.tickets import (
     Priority,
@@ -78,19 +79,21 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     """Every ticket: service tickets are visible to every role."""
     return sa.select(service_tickets)
 
 
-async def get_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any] | None:
+async def get_service_ticket(
+    conn: Connection, actor: Actor | None, ticket_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(service_tickets).where(service_tickets.c.id == ticket_id))
     return serialize(row) if row else None
 
 
 async def require_service_ticket(conn: Connection, *, ticket_id: int) -> dict[str, Any]:
     """The ticket, or NotFound (also used by its comments and history)."""
-    found = await get_service_ticket(conn, ticket_id=ticket_id)
+    found = await get_service_ticket(conn, None, ticket_id=ticket_id)
     if found is None:
         raise NotFound()
     return found
@@ -179,3 +182,14 @@ async def delete_service_ticket(
 ) -> None:
     """Delete a ticket with its comments and history."""
     await delete_ticket(uow, actor, KIND, ticket_id, if_match=if_match)
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_service_ticket,
+    create=create_service_ticket,
+    update=update_service_ticket,
+    delete=delete_service_ticket,
+)

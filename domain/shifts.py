@@ -19,6 +19,7 @@ from domain.limits import LongText
 from domain.notifications import notify
 from domain.recurrence import DEFAULT_TIMEZONE, create_series, facility_timezone, parse_rrule
 from domain.references import require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.time_off import conflicts_followed
 
@@ -67,17 +68,17 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
-def list_query() -> sa.Select[Any]:
+def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(shifts)
 
 
-async def get_shift(conn: Connection, *, shift_id: int) -> dict[str, Any] | None:
+async def get_shift(conn: Connection, actor: Actor | None, shift_id: int) -> dict[str, Any] | None:
     row = await conn.fetch_one(sa.select(shifts).where(shifts.c.id == shift_id))
     return serialize(row) if row else None
 
 
 async def _require(conn: Connection, shift_id: int) -> dict[str, Any]:
-    found = await get_shift(conn, shift_id=shift_id)
+    found = await get_shift(conn, None, shift_id=shift_id)
     if found is None:
         raise NotFound()
     return found
@@ -344,3 +345,14 @@ async def remind_of_shift(uow: UnitOfWork, *, shift_id: int, lead_secs: int) -> 
         link=f"/api/shifts/{shift_id}/",
     )
     return True
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_shift,
+    create=create_shift,
+    update=update_shift,
+    delete=delete_shift,
+)

@@ -20,6 +20,7 @@ from domain.limits import LongText
 from domain.privacy import visible_to
 from domain.recurrence import DEFAULT_TIMEZONE, user_timezone
 from domain.references import require_row
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "time-entries"
@@ -83,7 +84,7 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return sa.select(time_entries).where(visibility(actor))
 
 
-async def get_time_entry(conn: Connection, actor: Actor, *, entry_id: int) -> dict[str, Any] | None:
+async def get_time_entry(conn: Connection, actor: Actor, entry_id: int) -> dict[str, Any] | None:
     """The entry if `actor` may see it; someone else's private row is None (404)."""
     row = await conn.fetch_one(list_query(actor).where(time_entries.c.id == entry_id))
     return serialize(row) if row else None
@@ -244,3 +245,14 @@ async def delete_time_entry(
         owner_id=current["user"],
         private=True,
     )
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_time_entry,
+    create=create_time_entry,
+    update=update_time_entry,
+    delete=delete_time_entry,
+)

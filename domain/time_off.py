@@ -20,6 +20,7 @@ from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.limits import LongText
 from domain.notifications import notify
 from domain.privacy import visible_to
+from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
 TOPIC = "time-off-requests"
@@ -140,7 +141,7 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return _query().where(visibility(actor))
 
 
-async def get_time_off(conn: Connection, actor: Actor, *, request_id: int) -> dict[str, Any] | None:
+async def get_time_off(conn: Connection, actor: Actor, request_id: int) -> dict[str, Any] | None:
     """The request if `actor` may see it; someone else's private row is None (404)."""
     row = await conn.fetch_one(list_query(actor).where(time_off_requests.c.id == request_id))
     return serialize(row) if row else None
@@ -300,3 +301,14 @@ async def conflicts_followed(
         old = before.get(request_id)
         if old is not None and old["conflicting_shifts"] != request["conflicting_shifts"]:
             _emit(uow, "updated", request)
+
+
+# What api/ declares the REST resource from (domain/resource.py).
+RULES = ResourceRules(
+    serialize=serialize,
+    list_query=list_query,
+    get=get_time_off,
+    create=create_time_off,
+    update=update_time_off,
+    delete=delete_time_off,
+)

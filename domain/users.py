@@ -88,7 +88,9 @@ async def get_profile_by_user(conn: Connection, *, user_id: int) -> dict[str, An
     return serialize_profile(row) if row else None
 
 
-async def get_profile(conn: Connection, *, profile_id: int) -> dict[str, Any] | None:
+async def get_profile(
+    conn: Connection, actor: Actor | None, profile_id: int
+) -> dict[str, Any] | None:
     row = await conn.fetch_one(profile_query().where(profiles.c.id == profile_id))
     return serialize_profile(row) if row else None
 
@@ -156,7 +158,7 @@ async def create_user(
             updated_at=uow.now,
         )
     )
-    profile = await get_profile(uow.conn, profile_id=profile_id)
+    profile = await get_profile(uow.conn, None, profile_id=profile_id)
     assert profile is not None
     uow.emit(TOPIC, "created", object_id=profile_id, data=profile)
     return profile

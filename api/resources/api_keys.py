@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from databases.core import Connection
-
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import api_keys as t
 from domain import api_keys
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, key_id: int) -> dict | None:
-    return await api_keys.get_api_key(conn, actor, key_id=key_id)
-
 
 RESOURCE = Resource(
     path="/api-keys",
@@ -30,11 +22,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=api_keys.list_query,
-    serialize=api_keys.serialize,
-    get=_get,
-    create=api_keys.create_api_key,
-    delete=api_keys.delete_api_key,
+    rules=api_keys.RULES,
     doc=ResourceDoc(
         input=api_keys.ApiKeyIn,
         read_only={"prefix": str, "last_used_at": datetime | None},

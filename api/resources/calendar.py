@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from databases.core import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,14 +12,10 @@ from api.listing import ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import calendar_feeds as t
 from domain import calendar_feeds
-from domain.actors import Actor
 from domain.errors import NotFound
 
 FEED_CACHE_SECS = 300
 
-
-async def _get(conn: Connection, actor: Actor, feed_id: int) -> dict | None:
-    return await calendar_feeds.get_feed(conn, actor, feed_id=feed_id)
 
 
 async def feed(request: Request) -> Response:
@@ -49,11 +44,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=calendar_feeds.list_query,
-    serialize=calendar_feeds.serialize,
-    get=_get,
-    create=calendar_feeds.create_feed,
-    delete=calendar_feeds.revoke_feed,
+    rules=calendar_feeds.RULES,
     doc=ResourceDoc(
         input=calendar_feeds.FeedIn,
         description='Own feeds. POST `{}` (personal) or `{"facility": id}` (managers) answers '

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from databases.core import Connection
-
 from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
 from db.tables import incident_tickets as t
 from domain import incident_tickets
-from domain.actors import Actor
 from domain.tickets import PRIORITIES, Priority, priority_rank
 
 PATH = "/incident-tickets"
 # Every role sees every ticket: one base query, so list pages are built once per shape.
-_LIST = shared_query(incident_tickets.list_query(), changes_on=incident_tickets.TOPIC)
-
-
-async def _get(conn: Connection, actor: Actor, ticket_id: int) -> dict | None:
-    return await incident_tickets.get_incident_ticket(conn, ticket_id=ticket_id)
+shared_query(incident_tickets.EVERY_TICKET, changes_on=incident_tickets.TOPIC)
 
 
 RESOURCE = Resource(
@@ -52,12 +45,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: _LIST,
-    serialize=incident_tickets.serialize,
-    get=_get,
-    create=incident_tickets.create_incident_ticket,
-    update=incident_tickets.update_incident_ticket,
-    delete=incident_tickets.delete_incident_ticket,
+    rules=incident_tickets.RULES,
     extra_routes=thread_routes(
         PATH,
         subject=incident_tickets.TOPIC,

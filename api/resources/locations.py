@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from databases.core import Connection
-
 from api.crud import Resource, resource_routes
 from api.listing import ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import locations as t
 from domain import locations
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, location_id: int) -> dict | None:
-    return await locations.get_location(conn, location_id=location_id)
-
 
 RESOURCE = Resource(
     path="/locations",
@@ -24,12 +16,7 @@ RESOURCE = Resource(
         default_ordering=("name",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: locations.list_query(),
-    serialize=locations.serialize,
-    get=_get,
-    create=locations.create_location,
-    update=locations.update_location,
-    delete=locations.delete_location,
+    rules=locations.RULES,
     doc=ResourceDoc(input=locations.LocationIn),
 )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from databases.core import Connection
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,11 +14,6 @@ from api.openapi.meta import ResourceDoc
 from api.responses import no_content
 from db.tables import notifications as t
 from domain import notifications
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, notification_id: int) -> dict | None:
-    return await notifications.get_notification(conn, actor, notification_id=notification_id)
 
 
 async def _mark_all_read(request: Request) -> Response:
@@ -40,10 +34,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=notifications.list_query,
-    serialize=notifications.serialize,
-    get=_get,
-    update=notifications.update_notification,
+    rules=notifications.RULES,
     extra_routes=(
         Route(
             "/notifications/mark-all-read/",

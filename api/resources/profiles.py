@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from databases.core import Connection
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -39,9 +38,6 @@ async def _remove_image(request: Request, deleted: dict) -> None:
     """A deleted user's picture goes too (it was served to anyone with its URL)."""
     await profile_images.remove_image(media_root(request), deleted["profile_image"])
 
-
-async def _get(conn: Connection, actor: Actor, profile_id: int) -> dict | None:
-    return await get_profile(conn, profile_id=profile_id)
 
 
 async def _prepare_update(
@@ -80,7 +76,7 @@ async def upload_image(request: Request) -> Response:
     store = get_store(request)
     profile_id = path_id(request)
     async with store.connection() as conn:
-        found = await get_profile(conn, profile_id=profile_id)
+        found = await get_profile(conn, actor, profile_id)
     if found is None:
         raise NotFound()
     profile_images.check_can_set_image(actor, found)
@@ -131,12 +127,7 @@ RESOURCE = Resource(
         default_ordering=("username",),
         id_column=p.c.id,
     ),
-    list_query=lambda actor: profiles.list_query(),
-    serialize=profiles.serialize,
-    get=_get,
-    create=profiles.create_profile,
-    update=profiles.update_profile,
-    delete=profiles.delete_profile,
+    rules=profiles.RULES,
     after_delete=_remove_image,
     prepare_update=_prepare_update,
     extra_routes=(Route("/profiles/{id:int}/image/", upload_image, methods=["POST"]),),

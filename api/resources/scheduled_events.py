@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases.core import Connection
 
 from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
@@ -14,7 +13,6 @@ from api.openapi.meta import ResourceDoc
 from db.tables import scheduled_event_attendees
 from db.tables import scheduled_events as t
 from domain import scheduled_events
-from domain.actors import Actor
 
 
 @dataclass(frozen=True)
@@ -23,10 +21,6 @@ class AttendeeFilter(Filter):
 
     def compare(self, value: Any, *, many: bool = False) -> sa.ColumnElement[bool]:
         return scheduled_events.has_attendee(super().compare(value, many=many))
-
-
-async def _get(conn: Connection, actor: Actor, event_id: int) -> dict[str, Any] | None:
-    return await scheduled_events.get_scheduled_event(conn, event_id=event_id)
 
 
 RESOURCE = Resource(
@@ -56,12 +50,7 @@ RESOURCE = Resource(
         default_ordering=("start",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: scheduled_events.list_query(),
-    serialize=scheduled_events.serialize,
-    get=_get,
-    create=scheduled_events.create_scheduled_event,
-    update=scheduled_events.update_scheduled_event,
-    delete=scheduled_events.delete_scheduled_event,
+    rules=scheduled_events.RULES,
     site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=scheduled_events.ScheduledEventIn,

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from databases.core import Connection
-
 from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
 from db.tables import service_tickets as t
 from domain import service_tickets
-from domain.actors import Actor
 from domain.tickets import PRIORITIES, priority_rank
 
 PATH = "/service-tickets"
-
-
-async def _get(conn: Connection, actor: Actor, ticket_id: int) -> dict | None:
-    return await service_tickets.get_service_ticket(conn, ticket_id=ticket_id)
 
 
 RESOURCE = Resource(
@@ -51,12 +44,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: service_tickets.list_query(),
-    serialize=service_tickets.serialize,
-    get=_get,
-    create=service_tickets.create_service_ticket,
-    update=service_tickets.update_service_ticket,
-    delete=service_tickets.delete_service_ticket,
+    rules=service_tickets.RULES,
     extra_routes=thread_routes(
         PATH,
         subject=service_tickets.TOPIC,

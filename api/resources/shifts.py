@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from databases.core import Connection
-
 from api.crud import Resource, SiteScope, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import shifts as t
 from domain import shifts
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, shift_id: int) -> dict | None:
-    return await shifts.get_shift(conn, shift_id=shift_id)
-
 
 RESOURCE = Resource(
     path="/shifts",
@@ -44,12 +36,7 @@ RESOURCE = Resource(
         default_ordering=("start",),
         id_column=t.c.id,
     ),
-    list_query=lambda actor: shifts.list_query(),
-    serialize=shifts.serialize,
-    get=_get,
-    create=shifts.create_shift,
-    update=shifts.update_shift,
-    delete=shifts.delete_shift,
+    rules=shifts.RULES,
     csv=True,
     site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(

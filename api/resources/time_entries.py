@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from databases.core import Connection
-
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import time_entries as t
 from domain import time_entries
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, entry_id: int) -> dict | None:
-    return await time_entries.get_time_entry(conn, actor, entry_id=entry_id)
-
 
 RESOURCE = Resource(
     path="/time-entries",
@@ -42,12 +34,7 @@ RESOURCE = Resource(
         default_ordering=("-date",),
         id_column=t.c.id,
     ),
-    list_query=time_entries.list_query,
-    serialize=time_entries.serialize,
-    get=_get,
-    create=time_entries.create_time_entry,
-    update=time_entries.update_time_entry,
-    delete=time_entries.delete_time_entry,
+    rules=time_entries.RULES,
     csv=True,
     doc=ResourceDoc(
         input=time_entries.TimeEntryIn,

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from databases.core import Connection
-
 from api.crud import Resource, resource_routes
 from api.listing import Filter, ListSpec
 from api.openapi.meta import ResourceDoc
 from db.tables import time_off_requests as t
 from domain import time_off
-from domain.actors import Actor
-
-
-async def _get(conn: Connection, actor: Actor, request_id: int) -> dict | None:
-    return await time_off.get_time_off(conn, actor, request_id=request_id)
-
 
 RESOURCE = Resource(
     path="/time-off-requests",
@@ -42,12 +34,7 @@ RESOURCE = Resource(
         default_ordering=("-created_at",),
         id_column=t.c.id,
     ),
-    list_query=time_off.list_query,
-    serialize=time_off.serialize,
-    get=_get,
-    create=time_off.create_time_off,
-    update=time_off.update_time_off,
-    delete=time_off.delete_time_off,
+    rules=time_off.RULES,
     doc=ResourceDoc(
         input=time_off.TimeOffIn,
         read_only={

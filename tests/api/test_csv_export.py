@@ -18,6 +18,7 @@ from api.resources import incident_tickets as incident_resource
 from db.tables import incident_tickets as t
 from domain import incident_tickets
 from domain.actors import Actor, Role
+from domain.resource import ResourceRules
 from tests.builders.tickets import make_incident, make_incident_type, make_service_ticket
 
 
@@ -94,9 +95,13 @@ async def own_only_client(store):
     resource = Resource(
         path="/mine",
         spec=incident_resource.RESOURCE.spec,
-        list_query=lambda actor: incident_tickets.list_query().where(t.c.reported_by == actor.id),
-        serialize=incident_tickets.serialize,
-        get=incident_resource.RESOURCE.get,
+        rules=ResourceRules(
+            serialize=incident_tickets.serialize,
+            list_query=lambda actor: incident_tickets.list_query(actor).where(
+                t.c.reported_by == actor.id
+            ),
+            get=incident_tickets.get_incident_ticket,
+        ),
         csv=True,
     )
     app = Starlette(routes=resource_routes(resource), exception_handlers=EXCEPTION_HANDLERS)
