@@ -321,16 +321,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_subscribe_arguments(parser: argparse.ArgumentParser) -> None:
+    from domain.topics import TOPICS
+    from realtime.client import API_KEY_ENV, TOKEN_ENV, since_id
+
+    parser.epilog = (
+        f"topics: {', '.join(sorted(TOPICS))}. "
+        f"Credentials: --api-key or ${API_KEY_ENV} (never expires: best for a tail that runs "
+        f"for days), --token or ${TOKEN_ENV} (an access token: 15 minutes, not renewable), "
+        "else a username/password prompt (renews itself with the refresh token). "
+        "Status: 1 authentication failed, 2 the subscription was refused (unknown topic, bad "
+        "--since or --filter)."
+    )
     parser.add_argument("topics", nargs="+", help="topics, e.g. incident-tickets shifts")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
-    parser.add_argument("--token", help="bearer access token (else username/password prompt)")
+    parser.add_argument(
+        "--token", help=f"bearer access token (default: ${TOKEN_ENV}; else a login prompt)"
+    )
     parser.add_argument(
         "--api-key",
-        help="API key (bms_…; default: $BMS_API_KEY): runs for days, no token to renew",
+        help=f"API key (bms_…; default: ${API_KEY_ENV}): runs for days, no token to renew",
     )
-    parser.add_argument("--username")
+    parser.add_argument("--username", help="for the login prompt")
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
-    parser.add_argument("--since", type=int, default=None, help="resume after this event id")
+    parser.add_argument("--since", type=since_id, default=None, help="resume after this event id")
     parser.add_argument(
         "--filter", action="append", default=[], metavar="FIELD=VALUE", help="e.g. facility=3"
     )

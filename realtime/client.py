@@ -18,13 +18,21 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from domain.limits import EVENT_ID_MAX, parse_int
+
 CLOSE_UNAUTHORIZED = 4401
+TOKEN_ENV = "BMS_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+API_KEY_ENV = "BMS_API_KEY"
 MAX_BACKOFF_SECS = 10.0
 SUMMARY_KEYS = ("number", "title", "name", "status", "username")
 
 
 class AuthFailed(Exception):
     """Credentials were refused and could not be renewed."""
+
+
+class SubscriptionRefused(Exception):
+    """The server answered our subscribe with an error frame: nothing is subscribed."""
 
 
 def ws_url(base: str) -> str:
@@ -64,16 +72,27 @@ def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise AuthFailed(f"{url}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AuthFailed(f"cannot reach {url} ({reason})") from None
 
 
 class Credentials:
-    """An access token, renewed with the refresh token (if we logged in) when refused."""
+    """What `bms subscribe` presents, and how it renews it when the server refuses it.
 
-    def __init__(self, base: str, token: str | None, username: str | None) -> None:
+    Logged in at the prompt: the refresh token renews the access token (each refresh rotates
+    the refresh token too), so a tail runs for days. An API key does not expire. A bare
+    `--token` cannot be renewed: when it is refused the command says how to run it instead.
+    """
+
+    def __init__(
+        self, base: str, token: str | None, username: str | None, *, api_key: str | None = None
+    ) -> None:
         self.base = http_base(base)
-        self.access = token
+        self.access = api_key or token
         self.refresh: str | None = None
         self.username = username
+        self.is_api_key = api_key is not None
 
     def login(self) -> None:
         username = self.username or input("Username: ")
@@ -84,13 +103,18 @@ class Credentials:
         self.access, self.refresh = pair["access"], pair["refresh"]
 
     def renew(self) -> None:
-        """After a refusal: refresh if we can, else give up."""
+        """After a refusal: refresh if we can, else give up saying how to run for longer."""
+        if self.is_api_key:
+            raise AuthFailed("the server refused the API key (revoked or expired?)")
         if self.refresh is None:
-            raise AuthFailed("the server refused the token")
+            raise AuthFailed(
+                "the server refused the token (access tokens live 15 minutes); to run for "
+                "days use --api-key (or BMS_API_KEY), or leave out --token to log in at the "
+                "prompt so the command renews its token itself"
+            )
         pair = _post_json(self.base + "/api/auth/token/refresh/", {"refresh": self.refresh})
-        # Refresh tokens rotate: the one just used is retired, and using it again would
-        # revoke this login's every token.
-        self.access, self.refresh = pair["access"], pair["refresh"]
+        self.access = pair["access"]
+        self.refresh = pair.get("refresh", self.refresh)  # rotated (CONTRACT §5)
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -147,10 +171,13 @@ class Subscriber:
                     if frame["id"] > (self.last_id or 0):
                         self.emit(frame, raw if isinstance(raw, str) else raw.decode())
                         self.last_id = frame["id"]
+                elif kind == "subscribed":
+                    topics = ", ".join(frame.get("topics") or self.topics)
+                    self.note(f"subscribed to {topics}, from event id {self.last_id}")
                 elif kind == "resync_required":
                     self.note(f"history too old: refetch {', '.join(frame['topics'])} over REST")
-                elif kind == "error":
-                    self.note(f"server error: {frame.get('code')}: {frame.get('detail')}")
+                elif kind == "error":  # we only send `subscribe`: it was refused
+                    raise SubscriptionRefused(f"{frame.get('code')}: {frame.get('detail')}")
 
     async def run_forever(self) -> None:
         """Reconnect with backoff; renew credentials when refused; stop only on auth failure."""
@@ -185,6 +212,16 @@ def _printer(as_json: bool, out: TextIO) -> Callable[[dict[str, Any], str], None
     return emit
 
 
+def since_id(raw: str) -> int:
+    """argparse type of --since: an event id the server can hold."""
+    try:
+        return parse_int(raw, low=0, high=EVENT_ID_MAX)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not an event id (a whole number from 0 to {EVENT_ID_MAX})"
+        ) from None
+
+
 def run_subscribe(args: argparse.Namespace) -> int:
     """Entry point for `bms subscribe` (wired in bms/cli.py); returns the exit status."""
     try:
@@ -192,13 +229,12 @@ def run_subscribe(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bms subscribe: {exc}", file=sys.stderr)
         return 2
-    bearer = (
-        args.token
-        or getattr(args, "api_key", None)
-        or os.environ.get("BMS_TOKEN")
-        or os.environ.get("BMS_API_KEY")
+    # An option beats the environment; of the two variables, the token is tried first.
+    token = args.token or (None if getattr(args, "api_key", None) else os.environ.get(TOKEN_ENV))
+    api_key = getattr(args, "api_key", None) or (None if token else os.environ.get(API_KEY_ENV))
+    credentials = Credentials(
+        args.url, token, getattr(args, "username", None), api_key=api_key or None
     )
-    credentials = Credentials(args.url, bearer, getattr(args, "username", None))
 
     def note(text: str) -> None:
         print(f"bms subscribe: {text}", file=sys.stderr, flush=True)
@@ -219,6 +255,9 @@ def run_subscribe(args: argparse.Namespace) -> int:
     except AuthFailed as exc:
         note(f"authentication failed: {exc}")
         return 1
+    except SubscriptionRefused as exc:
+        note(f"subscription refused: {exc}")
+        return 2
     except BrokenPipeError:  # `| head` closed the pipe
         return 0
     return 0

@@ -464,3 +464,92 @@ async def test_api_key_sockets_close_when_the_owner_is_deactivated(cluster: Clus
             )
         assert response.status_code == 200, response.text
         assert await _closed_within(ws, 1.0) == 4401
+
+
+async def _bms_subscribe(*args: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        BMS, "subscribe", *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    if stdin is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        await proc.stdin.drain()
+    return proc
+
+
+async def _stderr_line(proc: asyncio.subprocess.Process, containing: str) -> str:
+    """The first stderr line with `containing` (the command's notes go to stderr)."""
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        while containing not in (line := (await proc.stderr.readline()).decode()):
+            assert line, f"stderr ended before {containing!r}"
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (["nope"], "unknown_topic: unknown topics: nope"),
+        (["shifts", "--filter", "colour=1"], "bad_filter: filter 'colour'"),
+        (["shifts", "--filter", "facility=abc"], "bad_filter: filter 'facility'"),
+    ],
+)
+async def test_bms_subscribe_exits_when_its_subscription_is_refused(
+    cluster: Cluster, args: list[str], refusal: str
+) -> None:
+    proc = await _bms_subscribe(*args, "--url", cluster.a.base, "--token", cluster.tokens["op1"])
+    try:
+        line = await _stderr_line(proc, "subscription refused")
+        assert refusal in line
+        assert await asyncio.wait_for(proc.wait(), 30) == 2
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_bms_subscribe_says_what_it_subscribed_from_which_id(cluster: Cluster) -> None:
+    newest = await cluster.newest_id()
+    proc = await _bms_subscribe(
+        "locations", "shifts", "--url", cluster.a.base, "--token", cluster.tokens["op1"], "--json"
+    )
+    try:
+        line = await _stderr_line(proc, "subscribed")
+        assert line.strip() == (
+            f"bms subscribe: subscribed to locations, shifts, from event id {newest}"
+        )
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_bms_subscribe_renews_its_login_and_a_bare_token_says_what_to_do(
+    cluster: Cluster,
+) -> None:
+    await _make_user(cluster, "tail", "viewer")
+    logged_in = await _bms_subscribe(
+        "locations", "--url", cluster.a.base, "--username", "tail", "--json",
+        stdin=(TEST_PASSWORD + "\n").encode(),
+    )  # fmt: skip
+    bare = await _bms_subscribe("locations", "--url", cluster.a.base, "--token",
+                                cluster.tokens["tail"])  # fmt: skip
+    try:
+        for proc in (logged_in, bare):
+            await _stderr_line(proc, "subscribed to locations")
+        # The server refuses both sockets (4401), as when an access token expires.
+        await publish_revocation(cluster.local.hub, cluster.user_ids["tail"])
+        line = await _stderr_line(bare, "authentication failed")
+        assert "--api-key" in line and "BMS_API_KEY" in line
+        assert await asyncio.wait_for(bare.wait(), 30) == 1
+        await _stderr_line(logged_in, "subscribed to locations")  # renewed, resumed
+        async with httpx.AsyncClient() as http:
+            created = await _create_location(http, cluster.b.base, cluster.tokens["boss"])
+        assert logged_in.stdout is not None
+        event = json.loads(await asyncio.wait_for(logged_in.stdout.readline(), 30))
+        assert event["data"] == created
+    finally:
+        for proc in (logged_in, bare):
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
