@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, create_postgres_database, drop_postgres_database
-from tests.e2e.processes import bms_env, run_bms, serving
+from tests.e2e.processes import bms_env, free_port, run_bms, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ async def test_postgres_serve_refuses_unmigrated_database_then_runs(tmp_path) ->
             SECRET_KEY="e2e-" + uuid.uuid4().hex * 2,
             BMS_DATA_DIR=str(tmp_path),
         )
-        refused = run_bms("serve", "--port", "1", env=env)
+        refused = run_bms("serve", "--port", str(free_port()), env=env)
         assert refused.returncode == 1
         assert "bms migrate" in refused.stderr
         assert run_bms("migrate", env=env).returncode == 0
