@@ -102,6 +102,18 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     url = settings.effective_database_url
     try:
+        from db.backup.create import backend_of
+
+        if backend_of(url) == "postgresql":
+            from db.backup.postgres import other_sessions
+
+            others = asyncio.run(other_sessions(url))
+            if others:
+                print(
+                    f"bms: warning: {others} other sessions use this database; stop bms serve, "
+                    "worker and scheduler before a restore (they keep stale statements)",
+                    file=sys.stderr,
+                )
         if args.force:
             counts, _ = asyncio.run(inspect_target(url))
             if any(counts.values()):

@@ -199,3 +199,19 @@ async def inspect(database_url: str) -> tuple[dict[str, int], int]:
     finally:
         await engine.dispose()
     return row_counts, newest
+
+
+async def other_sessions(database_url: str) -> int:
+    """Sessions of other processes on the target database (servers that should be stopped)."""
+    engine = _engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            value = await conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return int(value or 0)

@@ -73,6 +73,12 @@ async def test_occupied_target_is_refused_unless_forced(backend: str, tmp_path: 
             await restore_backup(archive, url, media_root=data / "media")
         assert refused.value.row_counts["users"] == 2
         before, newest = await inspect_target(url)
+        if backend == "postgres":
+            from db.backup.postgres import other_sessions
+
+            assert await other_sessions(url) == 0
+            async with running_app(url, data):  # a live server: the CLI warns about it
+                assert await other_sessions(url) >= 1
         result = await restore_backup(archive, url, media_root=data / "media", force=True)
         assert result.replaced["users"] == 2
         after, _ = await inspect_target(url)
