@@ -177,7 +177,21 @@ def test_postgres_uses_named_volume() -> None:
 
 
 def test_web_publishes_port_8000() -> None:
-    assert "8000:8000" in [str(p) for p in _services()["web"].get("ports", [])]
+    assert "${BMS_WEB_PORTS:-8000}:8000" in [str(p) for p in _services()["web"].get("ports", [])]
+
+
+@pytest.mark.parametrize(
+    ("profile", "names"),
+    [("proxy", {"caddy"}), ("monitoring", {"prometheus", "alertmanager", "grafana"})],
+)
+def test_profiles_mount_the_shipped_deploy_files(profile: str, names: set[str]) -> None:
+    services = _services()
+    assert {n for n, s in services.items() if profile in s.get("profiles", [])} == names
+    for name in names:
+        for volume in services[name].get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
 
 
 def test_migrate_runs_once_after_postgres() -> None:

@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 BMS = str(Path(sys.executable).parent / "bms")
-START_SECS = 30.0
+START_SECS = 120.0  # a loaded machine starts slowly (as tests/e2e/processes.py)
 
 
 def free_port() -> int:
