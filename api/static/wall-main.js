@@ -61,7 +61,6 @@ let pending = [];
 let pendingCommits = [];
 let frameRequested = false;
 let liveSince = Date.now();
-let pages = 1;
 
 function zone() {
   const asked = params.get("tz");
@@ -92,7 +91,7 @@ function render() {
   if (dirty.has("site")) renderSite(tz);
   if (dirty.has("board") || dirty.has("offair")) {
     const rows = boardRows(data, site);
-    if (panels.has("board")) pages = board.render(rows, data, names, now);
+    if (panels.has("board")) board.render(rows, data, names, now);
     if (panels.has("offair")) renderOffAir($("offair"), rows, data, now);
   }
   if (dirty.has("shifts") && panels.has("shifts")) fitList($("shifts-body"), shiftLines(data, site, names, tz, now), "Nobody on shift");
@@ -197,10 +196,7 @@ realtime.subscribe(TOPICS, {
 
 // Small screens show one side panel at a time; the board pages through long lists.
 function rotate() {
-  if (pages > 1) {
-    board.page = (board.page + 1) % pages;
-    invalidate(["board"]);
-  }
+  if (board.next()) invalidate(["board"]);
   const shown = SIDE_PANELS.filter((name) => panels.has(name));
   if (document.body.classList.contains("compact") && shown.length) {
     const sections = [...document.querySelectorAll("#side .panel")];
@@ -219,7 +215,6 @@ function layout() {
     /** @type {HTMLElement} */ (section).hidden = !panels.has(name);
   }
   document.body.classList.toggle("no-side", !SIDE_PANELS.some((name) => panels.has(name)));
-  board.measure();
   invalidate(["board", "offair", ...SIDE_PANELS]);
 }
 
@@ -227,9 +222,7 @@ document.body.classList.remove("starting");
 layout();
 if (document.body.classList.contains("compact")) rotate();
 window.addEventListener("resize", layout);
-new ResizeObserver(() => {
-  if (board.measure()) invalidate(["board"]);
-}).observe($("board-rows"));
+new ResizeObserver(() => invalidate(["board"])).observe($("board-rows"));
 tick();
 setInterval(tick, 1000);
 setInterval(rotate, rotateMs);

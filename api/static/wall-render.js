@@ -5,6 +5,7 @@ import { age, hm } from "./wall-format.js";
 const PRIORITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
 const STATUS_LABEL = { open: "Open", acknowledged: "Acknowledged", in_progress: "In progress" };
 export const HIGHLIGHT_MS = 8000;
+const MAX_ROWS = 40; // more than any screen fits: the rest are cut by measurement
 
 /** @param {string} tag @param {string} [className] @param {string} [text] */
 export function el(tag, className, text) {
@@ -51,9 +52,9 @@ export class Board {
     this.countEl = count;
     /** @type {Map<number, {row: HTMLElement, cells: Record<string, HTMLElement>, since: number}>} */
     this.shown = new Map();
-    this.page = 0;
-    this.perPage = 8;
-    this.measured = false;
+    this.start = 0; // index of the first row shown (pages turn by what fitted)
+    this.fit = 0;
+    this.total = 0;
     this.allSites = true; // prefix facilities with their site's code
     this.header = this._header();
     rows.append(this.header);
@@ -71,23 +72,16 @@ export class Board {
     return row;
   }
 
-  /** How many rows fit: measured from the space the panel leaves; true when it changed. */
-  measure() {
-    const sample = this.rowsEl.querySelector(".row:not(.head)");
-    const headHeight = this.header.getBoundingClientRect().height;
-    const rowHeight = sample ? sample.getBoundingClientRect().height : headHeight * 3;
-    this.measured = Boolean(sample);
-    const before = this.perPage;
-    this.perPage = Math.max(1, Math.floor((this.rowsEl.clientHeight - headHeight) / rowHeight));
-    return before !== this.perPage;
-  }
-
-  /** @param {any[]} incidents @param {import("./wall-data.js").WallData} data @param {Map<number,string>} names */
+  /**
+   * Show the rows from `start` that fit whole (titles may take two lines, so the number
+   * that fits is measured, not computed); the rest wait for the next page.
+   * @param {any[]} incidents @param {import("./wall-data.js").WallData} data @param {Map<number,string>} names
+   */
   render(incidents, data, names, now = Date.now()) {
-    const pages = Math.max(1, Math.ceil(incidents.length / this.perPage));
-    if (this.page >= pages) this.page = 0;
-    const visible = incidents.slice(this.page * this.perPage, (this.page + 1) * this.perPage);
-    const keep = new Set(visible.map((i) => i.id));
+    const total = incidents.length;
+    if (this.start >= total) this.start = 0;
+    const candidates = incidents.slice(this.start, this.start + MAX_ROWS);
+    const keep = new Set(candidates.map((i) => i.id));
     for (const [id, entry] of this.shown) {
       if (!keep.has(id)) {
         entry.row.remove();
@@ -95,19 +89,33 @@ export class Board {
       }
     }
     let previous = this.header;
-    for (const incident of visible) {
+    for (const incident of candidates) {
       const entry = this.shown.get(incident.id) || this._row(incident.id);
       this._fill(entry, incident, data, names, now);
       if (previous.nextSibling !== entry.row) previous.after(entry.row);
       previous = entry.row;
     }
-    if (!this.measured && visible.length && this.measure()) {
-      return this.render(incidents, data, names, now); // the first real row sets the height
-    }
-    setText(this.countEl, String(incidents.length));
-    const hidden = incidents.length - visible.length;
-    setText(this.moreEl, hidden > 0 ? `+${hidden} more · page ${this.page + 1} of ${pages}` : "");
-    return pages;
+    // One layout read per frame, after every write: which rows end inside the board.
+    const limit = this.rowsEl.clientHeight;
+    let fit = 0;
+    candidates.forEach((incident, index) => {
+      const row = /** @type {{row: HTMLElement}} */ (this.shown.get(incident.id)).row;
+      const inside = fit === index && row.offsetTop + row.offsetHeight <= limit;
+      row.classList.toggle("cut", !inside);
+      if (inside) fit++;
+    });
+    this.fit = Math.max(1, fit);
+    this.total = total;
+    setText(this.countEl, String(total));
+    const more = total - fit;
+    setText(this.moreEl, more > 0 ? `+${more} more · showing ${this.start + 1}–${this.start + fit} of ${total}` : "");
+  }
+
+  /** Turn the page; false when everything fits on one. */
+  next() {
+    if (this.fit >= this.total) return false;
+    this.start = this.start + this.fit >= this.total ? 0 : this.start + this.fit;
+    return true;
   }
 
   /** @param {number} id */
@@ -243,17 +251,22 @@ export function shiftLines(data, site, names, tz, now = Date.now()) {
     lines.push(head);
     group.now.sort((a, b) => compare(a.end, b.end));
     for (const shift of group.now) {
-      const line = el("div", "line");
-      line.append(
-        el("span", "who", names.get(shift.user) || `#${shift.user}`),
-        el("span", "what", shift.position),
-        el("span", "when", `until ${hm(tz, new Date(shift.end))}`),
-      );
-      lines.push(line);
+      lines.push(twoLines(
+        names.get(shift.user) || `#${shift.user}`,
+        `until ${hm(tz, new Date(shift.end))}`,
+        shift.position,
+      ));
     }
     if (group.now.length === 0) lines.push(el("div", "line quiet", "nobody on shift"));
   }
   return lines;
+}
+
+/** A side-panel entry: the main text and a time on the first line, details on the second. */
+function twoLines(/** @type {string} */ main, /** @type {string} */ when, /** @type {string} */ sub, className = "line two") {
+  const line = el("div", className);
+  line.append(el("span", "who", main), el("span", "when", when), el("span", "what", sub));
+  return line;
 }
 
 function siteName(data, locationId) {
@@ -267,15 +280,14 @@ export function eventLines(data, site, tz, now = Date.now()) {
     .filter((e) => here(e.facility) && Date.parse(e.end) > now && Date.parse(e.start) <= now + AHEAD_MS)
     .sort((a, b) => compare(a.start, b.start) || a.id - b.id)
     .map((event) => {
-      const line = el("div", "line");
       const start = Date.parse(event.start);
       const facility = data.rows.facilities.get(event.facility);
-      line.append(
-        el("span", "when", start <= now ? "now" : hm(tz, new Date(start))),
-        el("span", "who", event.title),
-        el("span", "what", facility ? facility.name : event.kind),
+      const kind = event.kind.charAt(0).toUpperCase() + event.kind.slice(1);
+      return twoLines(
+        event.title,
+        start <= now ? "now" : hm(tz, new Date(start)),
+        facility ? `${kind} · ${facility.name}` : kind,
       );
-      return line;
     });
 }
 
@@ -292,11 +304,12 @@ export function serviceLines(data, site, today) {
     .sort((a, b) => compare(a.due_date, b.due_date) || a.id - b.id)
     .map((ticket) => {
       const overdue = ticket.due_date < today;
-      const line = el("div", overdue ? "line overdue" : "line");
-      line.append(
-        el("span", "when", overdue ? "OVERDUE" : "TODAY"),
-        el("span", "who", `${ticket.number} ${ticket.title}`),
+      const facility = data.rows.facilities.get(ticket.facility);
+      return twoLines(
+        ticket.title,
+        overdue ? "OVERDUE" : "TODAY",
+        `${ticket.number}${facility ? " · " + facility.name : ""} · due ${ticket.due_date}`,
+        overdue ? "line two overdue" : "line two",
       );
-      return line;
     });
 }
