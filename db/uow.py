@@ -161,12 +161,55 @@ class UnitOfWork:
     async def _flush_events(self) -> None:
         if not self._events:
             return
-        if self.store.is_postgres:
-            await self.conn.execute(
-                sa.select(sa.func.pg_advisory_xact_lock(EVENTS_ADVISORY_LOCK_KEY))
-            )
         created_at = self.store.clock()
+        if self.store.is_postgres:
+            await self._insert_events_locked(created_at)
+            return
         for pending in self._events:
             values = {**asdict(pending), "created_at": created_at}
             event_id = await self.conn.execute(events.insert().values(**values))
             self.committed_events.append(CommittedEvent(id=event_id, **values))
+
+    async def _insert_events_locked(self, created_at: datetime) -> None:
+        """Take the events lock and insert every event in ONE round trip (PostgreSQL).
+
+        The lock is held until commit, so ids come out in commit order; every round trip
+        made while holding it serialises all writers, so the lock is taken by the insert
+        statement itself (its one-row scan runs before any id is drawn) rather than by a
+        statement of its own followed by one insert per event.
+        """
+        pending = self._events
+        rows = await self.conn.fetch_all(
+            _LOCKED_EVENTS_INSERT.bindparams(
+                key=EVENTS_ADVISORY_LOCK_KEY,
+                topics=[p.topic for p in pending],
+                actions=[p.action for p in pending],
+                object_ids=[p.object_id for p in pending],
+                datas=[p.data for p in pending],
+                owner_ids=[p.owner_id for p in pending],
+                privates=[p.private for p in pending],
+                created_at=created_at,
+            )
+        )
+        ids = sorted(row[0] for row in rows)  # drawn in `n` order, one per event
+        for event_id, p in zip(ids, pending, strict=True):
+            values = {**asdict(p), "created_at": created_at}
+            self.committed_events.append(CommittedEvent(id=event_id, **values))
+
+
+# The events of one transaction, inserted in order after taking the events lock.
+_LOCKED_EVENTS_INSERT = sa.text(
+    """
+    INSERT INTO events (topic, action, object_id, data, owner_id, private, created_at)
+    SELECT e.topic, e.action, e.object_id, e.data, e.owner_id, e.private, :created_at
+    FROM (SELECT pg_advisory_xact_lock(:key)) AS locked,
+        unnest(CAST(:topics AS text[]), CAST(:actions AS text[]), CAST(:object_ids AS int[]),
+               CAST(:datas AS text[]), CAST(:owner_ids AS int[]), CAST(:privates AS bool[]))
+            WITH ORDINALITY AS e(topic, action, object_id, data, owner_id, private, n)
+    ORDER BY e.n
+    RETURNING id
+    """
+).bindparams(
+    sa.bindparam("key", type_=sa.BigInteger),
+    sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+)

@@ -158,3 +158,26 @@ async def test_readers_after_last_seen_id_never_miss_a_commit(store, backend) ->
     assert len(committed) == writers * per_writer
     assert sorted(seen) == sorted(committed)
     assert seen == sorted(seen)
+
+
+async def test_several_events_of_one_transaction_keep_their_order(store) -> None:
+    """One insert takes the lock and every event (PostgreSQL): ids follow the emit order."""
+    async with store.unit_of_work(actor_id=None) as uow:
+        uow.emit("locations", "created", object_id=3, data={"id": 3})
+        uow.emit("shifts", "updated", object_id=1, data={"id": 1}, owner_id=9, private=True)
+        uow.emit("locations", "deleted", object_id=2, data={"id": 2})
+    committed = uow.committed_events
+    assert [e.object_id for e in committed] == [3, 1, 2]
+    ids = [e.id for e in committed]
+    assert ids == list(range(ids[0], ids[0] + 3))
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(
+            sa.select(events).where(events.c.id.in_(ids)).order_by(events.c.id)
+        )
+    assert [(r["topic"], r["action"], r["object_id"]) for r in rows] == [
+        ("locations", "created", 3),
+        ("shifts", "updated", 1),
+        ("locations", "deleted", 2),
+    ]
+    assert [(r["owner_id"], r["private"]) for r in rows] == [(None, False), (9, True), (None, False)]
+    assert all(r["created_at"] == committed[0].created_at for r in rows)
