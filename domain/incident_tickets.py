@@ -123,6 +123,7 @@ KIND = TicketKind(
     number_prefix=NUMBER_PREFIX,
     require=require_incident_ticket,
     renamed={"incident_type_id": "incident_type", "facility_id": "facility"},
+    serialize=serialize,
 )
 
 
@@ -163,10 +164,13 @@ async def _type_default_priority(conn: Connection, type_id: int) -> str:
     return priority
 
 
-async def _check_references(conn: Connection, values: Mapping[str, Any]) -> None:
+async def _check_references(
+    conn: Connection, values: Mapping[str, Any], current: Mapping[str, Any] | None = None
+) -> None:
     await check_references(
         conn,
         {"incident_type": (incident_types, values["incident_type"]), **common_references(values)},
+        unchanged=current,
     )
 
 
@@ -221,7 +225,7 @@ async def update_incident_ticket(
     check_move(actor, current["status"], values["status"])
     entering_resolved = values["status"] == "resolved" != current["status"]
     _require_resolution(values, entering=entering_resolved)
-    await _check_references(uow.conn, values)
+    await _check_references(uow.conn, values, current)
     columns = {**_columns(values), **_stamps(current["status"], values["status"], uow.now)}
     return await update_ticket(uow, actor, KIND, current, columns)
 

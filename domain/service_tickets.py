@@ -106,6 +106,7 @@ KIND = TicketKind(
     number_prefix=NUMBER_PREFIX,
     require=require_service_ticket,
     renamed={"facility_id": "facility"},
+    serialize=serialize,
 )
 
 
@@ -170,7 +171,7 @@ async def update_service_ticket(
     values = validate(ServiceTicketIn, merged).model_dump()
     values["status"] = resolve_status(current["status"], values["status"], values["assigned_to"])
     check_move(current["status"], values["status"])
-    await check_references(uow.conn, common_references(values))
+    await check_references(uow.conn, common_references(values), unchanged=current)
     columns = _columns(values)
     if values["status"] != current["status"]:
         columns["completed_at"] = uow.now if values["status"] == "completed" else None

@@ -38,6 +38,7 @@ class TicketKind:
     number_prefix: str
     require: Callable[..., Awaitable[dict[str, Any]]]  # (conn, *, ticket_id) → ticket or 404
     renamed: Mapping[str, str]  # table column → representation field, where they differ
+    serialize: Callable[[Any], dict[str, Any]]  # a row of `table` → its representation
 
     def as_fields(self, columns: Mapping[str, Any]) -> dict[str, Any]:
         """Table columns → representation field names (to compare before writing)."""
@@ -49,10 +50,14 @@ async def insert_ticket(
 ) -> dict[str, Any]:
     """Number and insert a checked ticket, announce it, and tell its assignee."""
     number = await next_number(uow, name=kind.counter, prefix=kind.number_prefix)
-    ticket_id = await uow.conn.execute(
-        kind.table.insert().values(**columns, number=number, created_at=uow.now, updated_at=uow.now)
+    row = await uow.conn.fetch_one(
+        kind.table.insert()
+        .values(**columns, number=number, created_at=uow.now, updated_at=uow.now)
+        .returning(*kind.table.c)  # the representation without reading the row again
     )
-    created = await kind.require(uow.conn, ticket_id=ticket_id)
+    assert row is not None
+    created = kind.serialize(row)
+    ticket_id = created["id"]
     uow.emit(kind.topic, "created", object_id=ticket_id, data=created)
     await notify_assignee(uow, actor, ticket=created, previous_assignee=None, topic=kind.topic)
     return created
@@ -69,12 +74,14 @@ async def update_ticket(
     if not history_changes(current, kind.as_fields(columns)):
         return current
     ticket_id = current["id"]
-    await uow.conn.execute(
+    row = await uow.conn.fetch_one(
         kind.table.update()
         .where(kind.table.c.id == ticket_id)
         .values(**columns, updated_at=uow.now)
+        .returning(*kind.table.c)
     )
-    updated = await kind.require(uow.conn, ticket_id=ticket_id)
+    assert row is not None  # `current` was read in this transaction
+    updated = kind.serialize(row)
     await uow.record_history(kind.topic, ticket_id, history_changes(current, updated))
     uow.emit(kind.topic, "updated", object_id=ticket_id, data=updated)
     await notify_assignee(
@@ -96,12 +103,19 @@ async def delete_ticket(
 
 
 async def check_references(
-    conn: Connection, refs: Mapping[str, tuple[sa.Table, int | None]]
+    conn: Connection,
+    refs: Mapping[str, tuple[sa.Table, int | None]],
+    *,
+    unchanged: Mapping[str, Any] | None = None,
 ) -> None:
-    """Raise 400 on each field whose id names no row (null means "no reference")."""
+    """Raise 400 on each field whose id names no row (null means "no reference").
+
+    `unchanged`: the current representation on an update; a reference it already holds
+    exists (the foreign key keeps it), so a PATCH of other fields reads nothing here.
+    """
     errors: dict[str, list[str]] = {}
     for field, (table, value) in refs.items():
-        if value is None:
+        if value is None or (unchanged is not None and unchanged.get(field) == value):
             continue
         found = await conn.fetch_val(sa.select(table.c.id).where(table.c.id == value))
         if found is None:
