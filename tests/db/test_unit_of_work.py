@@ -179,5 +179,9 @@ async def test_several_events_of_one_transaction_keep_their_order(store) -> None
         ("shifts", "updated", 1),
         ("locations", "deleted", 2),
     ]
-    assert [(r["owner_id"], r["private"]) for r in rows] == [(None, False), (9, True), (None, False)]
+    assert [(r["owner_id"], r["private"]) for r in rows] == [
+        (None, False),
+        (9, True),
+        (None, False),
+    ]
     assert all(r["created_at"] == committed[0].created_at for r in rows)
