@@ -112,7 +112,7 @@ export class RealtimeClient {
       if (this.stopped) return;
       if (close.code === CLOSE_UNAUTHORIZED) {
         this._revokedOrRetry(credential, close.code);
-      } else if (!opened && credential !== null && this.options.probeUrl !== "") {
+      } else if (!opened && this.options.probeUrl !== "") {
         this._revokedOrRetry(credential, close.code); // refused handshake: revoked or down?
       } else {
         this._retry(close.code);

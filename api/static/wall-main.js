@@ -141,9 +141,12 @@ function showState(/** @type {string} */ state) {
   conn.className = `conn ${state}`;
   document.body.classList.toggle("stale", state === "reconnecting" || state === "revoked");
   $("revoked").hidden = state !== "revoked";
+  if (state === "revoked" && !key) {
+    $("revoked").firstElementChild.textContent = "No access";
+  }
   if (state === "live") conn.textContent = "● Live";
   else if (state === "reconnecting") conn.textContent = `Reconnecting — data as of ${clock(zone(), new Date(liveSince))}`;
-  else if (state === "revoked") conn.textContent = "Access revoked";
+  else if (state === "revoked") conn.textContent = key ? "Access revoked" : "No access";
   else conn.textContent = "Connecting…";
 }
 

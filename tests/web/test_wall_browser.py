@@ -203,6 +203,31 @@ async def test_full_wall_screenshots_at_1080p_and_2160p(stack: Stack) -> None:
         await stack.move(incident, "acknowledged", "in_progress", "resolved")
 
 
+async def test_small_screen_light_theme_chosen_panels_rotate(stack: Stack) -> None:
+    key = await _read_key(stack)
+    query = f"?location={stack.ids['site']}&theme=light&panels=board,shifts,events&rotate=3"
+    async with wall_page(stack, key["key"], size=(1024, 768), query=query) as (page, console):
+        assert await page.locator("body.light.compact").count() == 1
+        assert await page.is_hidden("[data-panel=away]") and await page.is_hidden("#offair")
+        shown = page.locator("#side .panel.active")
+        first = await shown.get_attribute("data-panel")
+        assert first in ("shifts", "events")
+        await expect(shown).not_to_have_attribute("data-panel", first, timeout=5000)
+        await _fits_without_scrolling(page)
+        assert console.unexpected() == []
+
+
+async def test_without_a_key_or_session_the_wall_says_no_access(stack: Stack) -> None:
+    context = await stack.browser.new_context()
+    page = await context.new_page()
+    try:
+        await page.goto(f"{stack.base}/wall/")
+        await page.wait_for_selector("body[data-state=revoked]", timeout=10_000)
+        assert await page.inner_text("#conn") == "No access"
+    finally:
+        await context.close()
+
+
 CLIENT_PAGE = """async ([key, minDelayMs]) => {
   const { connect } = await import("/static/bms-realtime.js");
   const log = (text) => {
