@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +14,6 @@ from api.auth.middleware import CSRF_COOKIE
 from api.body import read_json
 from api.context import get_store, require_actor
 from api.responses import JSONResponse, no_content
-from bms.settings import Settings
 from domain import sessions, tokens
 from domain.auth import authenticate
 from domain.errors import AuthenticationFailed, NotAuthenticated, ValidationFailed
@@ -22,11 +22,21 @@ from domain.users import current_user_object, get_profile_by_user
 CSRF_COOKIE_MAX_AGE_SECS = 365 * 24 * 3600
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+class CredentialSettings(Protocol):
+    """What these routes read of the settings the app factory put on `app.state`."""
+
+    cookie_secure: bool
+    session_ttl_secs: int
+    access_token_ttl_secs: int
+    refresh_token_ttl_secs: int
 
 
-def set_csrf_cookie(response: Response, settings: Settings, token: str) -> None:
+def _settings(request: Request) -> CredentialSettings:
+    settings: CredentialSettings = request.app.state.settings
+    return settings
+
+
+def set_csrf_cookie(response: Response, settings: CredentialSettings, token: str) -> None:
     response.set_cookie(
         CSRF_COOKIE,
         token,
