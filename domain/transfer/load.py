@@ -25,6 +25,7 @@ import orjson
 import sqlalchemy as sa
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+from db.backup.marker import RESTORE_TOPIC
 from db.errors import constraint_violation
 from db.store import Store
 from db.tables import (
@@ -529,6 +530,9 @@ async def load_lines(
             await loader.finish()
             if loader.report.errors or dry_run:
                 raise _Rollback
+            # Rows arrived without their events: a client resuming from before the import
+            # is told to refetch (the hub answers resync_required below this marker).
+            uow.emit(RESTORE_TOPIC, "imported", object_id=0, data={"id": 0})
     except _Rollback:
         if loader is not None:
             loader.discard_files()
