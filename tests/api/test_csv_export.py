@@ -41,6 +41,29 @@ def test_cells_follow_json_spelling_and_defuse_formulas() -> None:
     assert cell("plain, with comma") == "plain, with comma"
 
 
+def test_rendered_rows_spell_cells_as_csv_cell_does() -> None:
+    """The per-type table that renders rows gives exactly `csv_cell`'s spelling."""
+    values: list[object] = [
+        None,
+        True,
+        False,
+        0,
+        7,
+        1.5,
+        "",
+        "=1+1",
+        "@x",
+        "\tq",
+        "-5 dB",
+        "a,b",
+        'say "hi"',
+    ]
+    values += [datetime(2026, 11, 26, 14, 5, tzinfo=UTC), date(2026, 11, 26), [1, 2], {"a": 1}]
+    columns = [f"c{i}" for i in range(len(values))]
+    text = csv_export._render([dict(zip(columns, values, strict=True))], columns, header=False)
+    assert next(csv.reader(io.StringIO(text))) == [csv_export.csv_cell(v) for v in values]
+
+
 async def test_incident_csv_has_every_filtered_row_and_no_pages(login, monkeypatch) -> None:
     monkeypatch.setattr(csv_export, "ROWS_PER_CHUNK", 2)  # several chunks, one header
     manager = await login("manager")
