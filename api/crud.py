@@ -34,6 +34,8 @@ from domain.sites import site_allows, site_condition
 AfterDelete = Callable[[Request, dict[str, Any]], Awaitable[None]]
 # Before the update's transaction: slow checks (a password) whose answers it takes as kwargs.
 PrepareUpdate = Callable[[Request, Actor, int, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+# Before a create's transaction: checks too slow to run under it (a recurrence rule).
+PrepareCreate = Callable[[Actor, Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Resource:
     # After the delete committed, with what `delete` returned: files and the like.
     after_delete: AfterDelete | None = None
     prepare_update: PrepareUpdate | None = None
+    prepare_create: PrepareCreate | None = None
     extra_routes: Sequence[Route] = ()
     csv: bool = False  # `?format=csv` streams the whole filtered list (api.csv_export)
     doc: ResourceDoc | None = None  # schemas for /api/schema/ (api.openapi)
@@ -132,6 +135,8 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
         if resource.create is None:
             return _method_not_allowed(request)
         data = await read_json(request)
+        if resource.prepare_create is not None:
+            await resource.prepare_create(actor, data)
         async with store.unit_of_work(actor_id=actor.id) as uow:
             created = await resource.create(uow, actor, data)
         return detail_response(created, 201)

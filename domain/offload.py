@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -14,8 +15,12 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# Bounded: a burst of logins queues here instead of taking every core from the event loop.
-CPU_THREADS = 2
+# Two small pools, so a login flood (argon2) never delays a rule check or an image: each
+# queues behind its own kind only. Bounded: a burst waits here (and the login throttle
+# refuses what queues too long) instead of taking every core from the event loop; argon2
+# gets half the cores at most (one on a 2-core machine: ~0.1-0.2 s of CPU per check).
+PASSWORD_THREADS = max(1, (os.cpu_count() or 2) // 2)
+OTHER_THREADS = 2
 
 
 class BudgetExceeded(Exception):
@@ -23,14 +28,15 @@ class BudgetExceeded(Exception):
 
 
 @functools.cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=CPU_THREADS, thread_name_prefix="bms-cpu")
+def _executor(kind: str) -> ThreadPoolExecutor:
+    size = PASSWORD_THREADS if kind == "passwords" else OTHER_THREADS
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"bms-{kind}")
 
 
-async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(*args)` on the CPU pool and await its result."""
+async def run_cpu(fn: Callable[..., T], *args: Any, pool: str = "other") -> T:
+    """Run `fn(*args)` on a CPU pool ("passwords" or "other") and await its result."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(fn, *args))
+    return await loop.run_in_executor(_executor(pool), functools.partial(fn, *args))
 
 
 def within_budget(fn: Callable[[], T], *, cpu_secs: float) -> T:

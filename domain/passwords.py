@@ -35,12 +35,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 async def hash_password_off_loop(password: str) -> str:
     """Hash on the CPU pool (argon2 takes ~0.1 s of CPU by design)."""
-    return await run_cpu(hash_password, password)
+    return await run_cpu(hash_password, password, pool="passwords")
 
 
 async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
     """Verify on the CPU pool, so other requests and sockets keep being served meanwhile."""
-    return await run_cpu(verify_password, password_hash, password)
+    return await run_cpu(verify_password, password_hash, password, pool="passwords")
 
 
 def needs_rehash(password_hash: str) -> bool:

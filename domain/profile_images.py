@@ -80,15 +80,25 @@ async def remove_image(media_root: Path, image: str | None) -> None:
         log.warning("profile image not removed", path=str(path), error=repr(exc))
 
 
+async def prepare_image(data: bytes) -> tuple[str, bytes]:
+    """(extension, avatar bytes) of an upload, computed off the loop before any transaction."""
+    return await run_cpu(prepare_avatar, data)
+
+
 async def set_profile_image(
-    uow: UnitOfWork, actor: Actor, profile_id: int, *, data: bytes, media_root: Path
+    uow: UnitOfWork,
+    actor: Actor,
+    profile_id: int,
+    *,
+    image: tuple[str, bytes],
+    media_root: Path,
 ) -> dict[str, Any]:
-    """Store a new image for a profile and return the updated profile."""
+    """Store a prepared image (`prepare_image`) for a profile; return the updated profile."""
     current = await get_profile(uow.conn, None, profile_id=profile_id)
     if current is None:
         raise NotFound()
     check_can_set_image(actor, current)
-    extension, data = await run_cpu(prepare_avatar, data)
+    extension, data = image
     folder = image_dir(media_root)
     name = f"{profile_id}-{secrets.token_hex(16)}.{extension}"
     old = await uow.conn.fetch_val(

@@ -74,6 +74,17 @@ def _parse_rrule(text: str, dtstart: datetime, timezone: str) -> str:
     return rule_text
 
 
+async def precheck_rrule(data: Mapping[str, Any], *, dtstart: datetime | None) -> None:
+    """Reject a bad `recurrence` before the write's transaction opens (400 on `recurrence`).
+
+    Evaluated in UTC: the rule is evaluated again in the series' zone inside the transaction,
+    cheaply then, since a rule that is impossible or too complex was refused here.
+    """
+    raw = data.get("recurrence")
+    if isinstance(raw, str) and raw and dtstart is not None:
+        await parse_rrule(raw, dtstart=dtstart, timezone=DEFAULT_TIMEZONE)
+
+
 async def facility_timezone(conn: Connection, *, facility_id: int | None) -> str | None:
     """The IANA zone of a facility's location (None when there is no such facility)."""
     if facility_id is None:

@@ -21,6 +21,7 @@ from domain.recurrence import (
     create_series,
     facility_timezone,
     parse_rrule,
+    precheck_rrule,
     user_timezone,
 )
 from domain.references import invalid_pk, require_row
@@ -149,6 +150,13 @@ def _recurrence_text(data: Mapping[str, Any]) -> str | None:
     if not isinstance(raw, str):
         raise ValidationFailed.on("recurrence", "Not a valid string.")
     return raw
+
+
+async def precheck_create(actor: Actor, data: Mapping[str, Any]) -> None:
+    """Before the transaction: refuse a bad body or recurrence rule (the slow part)."""
+    actor.require(Role.MANAGER)
+    event = validate(ScheduledEventIn, data)
+    await precheck_rrule(data, dtstart=event.start)
 
 
 async def create_scheduled_event(

@@ -17,7 +17,13 @@ from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.limits import LongText
 from domain.notifications import notify
-from domain.recurrence import DEFAULT_TIMEZONE, create_series, facility_timezone, parse_rrule
+from domain.recurrence import (
+    DEFAULT_TIMEZONE,
+    create_series,
+    facility_timezone,
+    parse_rrule,
+    precheck_rrule,
+)
 from domain.references import require_row
 from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
@@ -175,6 +181,13 @@ async def _notify(uow: UnitOfWork, shift: Mapping[str, Any], *, kind: str, title
         body=body,
         link=f"/api/shifts/{shift['id']}/",
     )
+
+
+async def precheck_create(actor: Actor, data: Mapping[str, Any]) -> None:
+    """Before the transaction: refuse a bad body or recurrence rule (the slow part)."""
+    actor.require(Role.MANAGER)
+    shift = validate(ShiftIn, data)
+    await precheck_rrule(data, dtstart=shift.start)
 
 
 async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,10 @@ async def reserve_attempt(
     transaction advisory locks; SQLite's unit of work holds the database write lock.
     """
     name = username.casefold()[:150]
+    async with store.connection() as conn:  # already over: 429 without queueing for a write
+        await check_login_allowed(
+            conn, username=name, client_ip=client_ip, now=store.clock(), limits=limits
+        )
     async with store.unit_of_work(actor_id=None) as uow:
         if store.is_postgres:
             for key in sorted((_lock_key("user", name), _lock_key("ip", client_ip))):
@@ -86,10 +90,9 @@ async def reserve_attempt(
     return attempt_id
 
 
-async def release_attempt(store: Store, *, attempt_id: int) -> None:
+async def release_attempt(uow: UnitOfWork, *, attempt_id: int) -> None:
     """A check that succeeded is no failure: drop its reservation."""
-    async with store.unit_of_work(actor_id=None) as uow:
-        await uow.conn.execute(login_failures.delete().where(login_failures.c.id == attempt_id))
+    await uow.conn.execute(login_failures.delete().where(login_failures.c.id == attempt_id))
 
 
 async def delete_old_failures(uow: UnitOfWork, *, window_secs: int) -> int:

@@ -17,7 +17,6 @@ from domain.errors import NotFound
 FEED_CACHE_SECS = 300
 
 
-
 async def feed(request: Request) -> Response:
     """Calendar apps poll this without cookies or headers; unknown or revoked tokens are 404."""
     store = get_store(request)

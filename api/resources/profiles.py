@@ -39,7 +39,6 @@ async def _remove_image(request: Request, deleted: dict) -> None:
     await profile_images.remove_image(media_root(request), deleted["profile_image"])
 
 
-
 async def _prepare_update(
     request: Request, actor: Actor, profile_id: int, data: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -80,10 +79,10 @@ async def upload_image(request: Request) -> Response:
     if found is None:
         raise NotFound()
     profile_images.check_can_set_image(actor, found)
-    data = await _read_image(request)
+    image = await profile_images.prepare_image(await _read_image(request))
     async with store.unit_of_work(actor_id=actor.id) as uow:
         updated = await profile_images.set_profile_image(
-            uow, actor, profile_id, data=data, media_root=media_root(request)
+            uow, actor, profile_id, image=image, media_root=media_root(request)
         )
     return detail_response(updated)
 

@@ -51,6 +51,7 @@ RESOURCE = Resource(
         id_column=t.c.id,
     ),
     rules=scheduled_events.RULES,
+    prepare_create=scheduled_events.precheck_create,
     site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
         input=scheduled_events.ScheduledEventIn,

@@ -37,6 +37,7 @@ RESOURCE = Resource(
         id_column=t.c.id,
     ),
     rules=shifts.RULES,
+    prepare_create=shifts.precheck_create,
     csv=True,
     site=SiteScope(t.c.facility_id, "facility"),
     doc=ResourceDoc(
