@@ -18,6 +18,7 @@ from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.hosts import AllowedHostsMiddleware
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.outage import DatabaseUnavailableMiddleware
 from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
@@ -171,6 +172,7 @@ def create_app(
                 expose_headers=["ETag", "X-Request-ID"],
                 max_age=600,
             ),
+            Middleware(DatabaseUnavailableMiddleware),
             Middleware(AuthMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

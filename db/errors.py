@@ -60,3 +60,33 @@ def constraint_violation(exc: BaseException) -> ConstraintViolated | None:
 def is_integrity_error(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     return bool(names & {"IntegrityError", "IntegrityConstraintViolationError"})
+
+
+# asyncpg's errors for a connection the server ended (pg_terminate_backend, restart, crash),
+# or one that was lost on the client side mid-operation.
+_CONNECTION_LOST = {
+    "PostgresConnectionError",  # SQLSTATE class 08, and ConnectionDoesNotExistError
+    "AdminShutdownError",
+    "CrashShutdownError",
+    "CannotConnectNowError",
+}
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the database connection is gone, not the query.
+
+    Such a request may succeed when retried on a fresh connection; the API answers 503.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {cls.__name__ for cls in type(current).__mro__}
+        if names & _CONNECTION_LOST or isinstance(current, ConnectionError):
+            return True
+        if "InterfaceError" in names and "closed" in str(current):
+            return True  # asyncpg: "connection is closed"
+        if "InternalClientError" in names and "another operation" in str(current):
+            return True  # asyncpg, when the server's FATAL arrived between two statements
+        current = current.__cause__ or current.__context__
+    return False

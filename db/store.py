@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -34,6 +35,13 @@ async def _keep_session(connection: Any) -> None:
     and asyncpg's statement cache is per connection by design. asyncpg still rolls back an
     open transaction and drops listeners before calling this.
     """
+
+
+def _is_closed(raw: Any) -> bool:
+    try:
+        return bool(raw.is_closed())
+    except Exception:  # asyncpg: the proxy was detached, its connection already closed
+        return True
 
 
 class Store:
@@ -107,12 +115,43 @@ class Store:
         self.pool_in_use += 1
         token = self._holder.set(asyncio.current_task())
         try:
-            async with self.database.connection() as conn:
+            conn = self.database.connection()
+            await conn.__aenter__()
+            try:
                 yield conn
+            finally:
+                await self._give_back(conn)
         finally:
             self._holder.reset(token)
             self.pool_in_use -= 1
             self._gate.release()
+
+    async def _give_back(self, conn: Connection) -> None:
+        """Return the task's connection to the pool, or discard it if it is broken.
+
+        `databases` leaves its connection half-held when the server ends it: a failed
+        BEGIN, COMMIT or ROLLBACK skips the release, so the pool slot stayed taken and the
+        next use of the same object failed with "another operation is in progress". Here,
+        the outermost holder checks: a closed connection, or one still counted as held or
+        in a transaction, is terminated and its slot given back to the pool.
+        """
+        backend: Any = conn._connection
+        while hasattr(backend, "_inner"):  # db/database.py's PlainConnection wraps one
+            backend = backend._inner
+        raw = getattr(backend, "_connection", None)  # the asyncpg connection, if acquired
+        intact = conn._connection_counter == 1 and not conn._transaction_stack
+        if raw is None or (intact and not _is_closed(raw)):
+            await conn.__aexit__()
+            return
+        conn._transaction_stack.clear()
+        conn._connection_counter = 0
+        self.database._connection = None  # the task's next use starts afresh
+        if raw is not None:
+            with contextlib.suppress(Exception):  # already closed and handed back
+                raw.terminate()
+            with contextlib.suppress(Exception):
+                await backend.release()  # asyncpg's pool replaces a closed connection
+            backend._connection = None
 
     def unit_of_work(self, *, actor_id: int | None) -> UnitOfWork:
         from db.uow import UnitOfWork

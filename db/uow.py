@@ -77,10 +77,14 @@ class UnitOfWork:
         self.now = self.store.clock()
         self._connection_cm = self.store.connection()
         self.conn = await self._connection_cm.__aenter__()
-        self._transaction = self.conn.transaction()
-        await self._transaction.start()
-        if not self.store.is_postgres:
-            await take_sqlite_write_lock(self.conn)
+        try:
+            self._transaction = self.conn.transaction()
+            await self._transaction.start()
+            if not self.store.is_postgres:
+                await take_sqlite_write_lock(self.conn)
+        except BaseException as exc:  # e.g. the server ended the connection: give it back
+            await self._connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     async def __aexit__(
