@@ -77,8 +77,12 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
+# One query object, so api/listing.py builds each page shape once (`shared_query`).
+EVERY_EVENT = sa.select(scheduled_events, attendee_ids().label("attendee_ids"))
+
+
 def list_query(actor: Actor | None = None) -> sa.Select[Any]:
-    return sa.select(scheduled_events, attendee_ids().label("attendee_ids"))
+    return EVERY_EVENT
 
 
 def has_attendee(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:

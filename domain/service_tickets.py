@@ -79,9 +79,13 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
+# One query object, so api/listing.py builds each page shape once (`shared_query`).
+EVERY_TICKET = sa.select(service_tickets)
+
+
 def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     """Every ticket: service tickets are visible to every role."""
-    return sa.select(service_tickets)
+    return EVERY_TICKET
 
 
 async def get_service_ticket(

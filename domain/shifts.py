@@ -74,8 +74,13 @@ def serialize(row: Row) -> dict[str, Any]:
     }
 
 
+# Every role sees every shift: one query object, so api/listing.py builds each page shape
+# once (`shared_query`).
+EVERY_SHIFT = sa.select(shifts)
+
+
 def list_query(actor: Actor | None = None) -> sa.Select[Any]:
-    return sa.select(shifts)
+    return EVERY_SHIFT
 
 
 async def get_shift(conn: Connection, actor: Actor | None, shift_id: int) -> dict[str, Any] | None:

@@ -8,11 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from api.crud import Resource, SiteScope, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from db.tables import scheduled_event_attendees
 from db.tables import scheduled_events as t
 from domain import scheduled_events
+
+# Pages built once per shape. Totals are counted per page: deleting a user removes attendee
+# rows (the `attendee` filter) without a scheduled-events event, so no versioned total.
+shared_query(scheduled_events.EVERY_EVENT)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from api.crud import Resource, SiteScope, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from api.resources.ticket_threads import thread_routes
 from db.tables import service_tickets as t
@@ -13,6 +13,8 @@ from domain import service_tickets
 from domain.tickets import PRIORITIES, priority_rank
 
 PATH = "/service-tickets"
+# Every role sees every ticket: list pages are built once per shape, totals per version.
+shared_query(service_tickets.EVERY_TICKET, changes_on=service_tickets.TOPIC)
 
 
 RESOURCE = Resource(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from api.crud import Resource, SiteScope, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from db.tables import shifts as t
 from domain import shifts
+
+# Every role sees every shift: list pages are built once per shape, totals per version.
+shared_query(shifts.EVERY_SHIFT, changes_on=shifts.TOPIC)
 
 RESOURCE = Resource(
     path="/shifts",
