@@ -220,6 +220,15 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from bms.users_cli import run_user_command
+
+    settings = _settings_or_exit()
+    if not _ensure_schema(settings):
+        return 1
+    return run_user_command(settings, args)
+
+
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from bms.demo import seed_demo
 
@@ -295,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     group.add_argument("--generate-password", action="store_true", help="generate and print one")
     createuser.set_defaults(handler=cmd_createuser)
+
+    from bms.users_cli import add_parser as add_user_parser
+
+    add_user_parser(sub).set_defaults(handler=cmd_user)
 
     seed = sub.add_parser("seed-demo", help="load the demo data set (3 sites, 30 people)")
     seed.set_defaults(handler=cmd_seed_demo)

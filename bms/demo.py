@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -103,9 +103,20 @@ async def seed_demo(settings: Settings, *, announce: Callable[[str], object] = p
     finally:
         await store.disconnect()
     announce("bms: demo data loaded: 3 sites, 15 facilities, 30 people, tickets and shifts.")
-    announce("bms: log in as 'admin' (or e.g. 'oliver.patel' manager, 'sophie.clarke' operator)")
+    announce(f"bms: log in as {login_hint(people)}")
     announce(f"bms: demo password for every demo user: {password}")
+    announce(
+        "bms: lost it? set a new one with `bms user set-password USERNAME` "
+        "(`bms user list` shows every user and role)"
+    )
     return True
+
+
+def login_hint(people: Mapping[Role, Sequence[Actor]]) -> str:
+    """'admin' (admin), 'x' (manager), ...: the first demo user of each role, as stored."""
+    return ", ".join(
+        f"{actors[0].username!r} ({role.value})" for role, actors in people.items() if actors
+    )
 
 
 async def _seed_people_and_sites(uow: UnitOfWork, password: str) -> dict[Role, list[Actor]]:

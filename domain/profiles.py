@@ -25,7 +25,14 @@ from domain.references import require_row
 from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.throttle import LoginLimits
-from domain.users import TOPIC, create_user, get_profile, profile_query, serialize_profile
+from domain.users import (
+    TOPIC,
+    check_username_free,
+    create_user,
+    get_profile,
+    profile_query,
+    serialize_profile,
+)
 
 # What a user may change on their own profile; everything else needs an admin.
 CONTACT_FIELDS = frozenset(
@@ -49,7 +56,6 @@ USER_COLUMNS = ("username", "email", "first_name", "last_name", "role", "is_acti
 PROFILE_COLUMNS = ("title", "department", "phone", "location", "email_notifications")
 REQUIRED_FIELDS = {"username"}
 ROLES = tuple(role.value for role in Role)
-USERNAME_TAKEN = "A user with that username already exists."
 # History shows that a password changed, never a hash of it.
 PASSWORD_HISTORY = ["********", "********"]
 WRONG_CURRENT_PASSWORD = "The current password is incorrect."  # noqa: S105
@@ -117,11 +123,7 @@ async def _check_references(
 ) -> None:
     """400 for an unknown location or a username another user already has."""
     await require_row(conn, field="location", table=locations, value=values["location"])
-    clash = sa.select(users.c.id).where(users.c.username == values["username"])
-    if user_id is not None:
-        clash = clash.where(users.c.id != user_id)
-    if await conn.fetch_val(clash) is not None:
-        raise ValidationFailed.on("username", USERNAME_TAKEN)
+    await check_username_free(conn, username=values["username"], user_id=user_id)
 
 
 async def create_profile(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,3 +102,13 @@ async def delete_old_failures(uow: UnitOfWork, *, window_secs: int) -> int:
         login_failures.delete().where(login_failures.c.at < cutoff).returning(login_failures.c.id)
     )
     return len(gone)
+
+
+async def clear_user_failures(uow: UnitOfWork, *, username: str) -> int:
+    """Lift a user's lockout (`bms user unlock`): forget their failed attempts; return how many."""
+    gone = await uow.conn.fetch_all(
+        login_failures.delete()
+        .where(login_failures.c.username == username)
+        .returning(login_failures.c.id)
+    )
+    return len(gone)

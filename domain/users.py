@@ -114,6 +114,20 @@ async def active_actor(
     return Actor(row["id"], row["username"], Role(row["role"]), via, credential_id)
 
 
+USERNAME_TAKEN = "A user with that username already exists."
+
+
+async def check_username_free(
+    conn: Connection, *, username: str, user_id: int | None = None
+) -> None:
+    """400 on `username` when another user has it: one message for the API and the CLI."""
+    clash = sa.select(users.c.id).where(users.c.username == username)
+    if user_id is not None:
+        clash = clash.where(users.c.id != user_id)
+    if await conn.fetch_val(clash) is not None:
+        raise ValidationFailed.on("username", USERNAME_TAKEN)
+
+
 async def create_user(
     uow: UnitOfWork,
     *,
@@ -129,6 +143,7 @@ async def create_user(
     location_id: int | None = None,
 ) -> dict[str, Any]:
     """Create a user with its profile (password policy enforced) and return the profile."""
+    await check_username_free(uow.conn, username=username)
     problems = password_problems(password, username=username)
     if problems:
         raise ValidationFailed({"password": problems})
