@@ -11,6 +11,11 @@ source tree, then measures, first on a quiet server and then under attack:
 
     .venv/bin/python bench/under_attack.py                    # this checkout
     .venv/bin/python bench/under_attack.py --source /tmp/old  # another tree (e.g. git archive)
+    .venv/bin/python bench/under_attack.py --postgres         # a scratch PostgreSQL database
+
+`--postgres` creates `bms_bench_<random>` on BMS_BENCH_POSTGRES_URL (migrated by the served
+tree's own `bms migrate`) and drops it afterwards; without it the server is embedded (SQLite,
+one writer at a time).
 
 The machine's load average is printed with the figures: on a shared machine they move.
 """
@@ -31,10 +36,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get(
+    "BMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 PASSWORD = "bench-password-not-secret"
 IMPOSSIBLE = "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"
 LOGINS_PER_SEC = 20
@@ -72,10 +82,33 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(ms):7.1f}  {percentile(ms, 99):7.1f}  {max(ms):7.1f}"
 
 
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_database() -> str:
+    """An empty scratch database (the served tree migrates it)."""
+    name = f"bms_bench_{os.urandom(5).hex()}"
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 class Target:
     """A `bms serve` process and the accounts the load uses."""
 
-    def __init__(self, source: Path, data_dir: Path) -> None:
+    def __init__(self, source: Path, data_dir: Path, database_url: str = "") -> None:
         self.source = source
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -85,6 +118,8 @@ class Target:
             "BMS_ENV": "test",
             "LOG_LEVEL": "warning",
             "SCHEDULER_EMBEDDED": "false",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.tokens: dict[str, str] = {}
@@ -275,10 +310,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ROOT, help="the BMS tree to serve")
     parser.add_argument("--secs", type=float, default=15.0, help="length of each phase")
+    parser.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database")
     args = parser.parse_args()
     load_before = os.getloadavg()
+    database_url = await create_database() if args.postgres else ""
     with tempfile.TemporaryDirectory(prefix="bms-under-attack-") as data_dir:
-        target = Target(args.source.resolve(), Path(data_dir))
+        target = Target(args.source.resolve(), Path(data_dir), database_url)
         try:
             await target.start()
             quiet = Phase(target, attack=False, secs=args.secs)
@@ -287,12 +324,15 @@ async def main() -> None:
             await attacked.run()
         finally:
             target.stop()
+            if database_url:
+                await drop_database(database_url)
             errors = [line for line in target.log.read_text().splitlines() if "Error" in line]
             if errors:
                 print(f"server log: {len(errors)} error lines, the last:", *errors[-3:], sep="\n  ")
     load_after = os.getloadavg()
     loads = f"{load_before[0]:.1f}/{load_after[0]:.1f}"
-    print(f"source: {args.source}  cores: {os.cpu_count()}  load (1 min) before/after: {loads}")
+    backend = "PostgreSQL" if args.postgres else "embedded SQLite"
+    print(f"source: {args.source} ({backend})  cores: {os.cpu_count()}  load (1 min): {loads}")
     print(f"{'ms':28} {'p50':>7}  {'p99':>7}  {'max':>7}")
     for phase, name in ((quiet, "quiet"), (attacked, "under attack")):
         print(f"{name + ': /healthz':28} {summary(phase.health)}   n={len(phase.health)}")

@@ -4,9 +4,11 @@ loop: one slow computation must not stall every socket and request of the proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +29,23 @@ class BudgetExceeded(Exception):
     """A computation used up its CPU-time budget and was stopped."""
 
 
+# Pool threads run at a lower priority than the event loop: when both want the CPU (a login
+# flood on a busy machine), the loop answers requests and sockets first.
+POOL_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Linux gives each thread its own nice value; elsewhere this is a no-op."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), POOL_NICENESS)
+
+
 @functools.cache
 def _executor(kind: str) -> ThreadPoolExecutor:
     size = PASSWORD_THREADS if kind == "passwords" else OTHER_THREADS
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"bms-{kind}")
+    return ThreadPoolExecutor(
+        max_workers=size, thread_name_prefix=f"bms-{kind}", initializer=_lower_priority
+    )
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any, pool: str = "other") -> T:
