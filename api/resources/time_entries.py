@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from api.crud import Resource, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from db.tables import time_entries as t
 from domain import time_entries
+
+# Managers' list (every entry) is built once per shape; deleting a shift nulls `shift` on
+# entries without a time-entries event, so totals are counted per page.
+shared_query(time_entries.EVERY_ENTRY)
 
 RESOURCE = Resource(
     path="/time-entries",

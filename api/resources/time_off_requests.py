@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from api.crud import Resource, resource_routes
-from api.listing import Filter, ListSpec
+from api.listing import Filter, ListSpec, shared_query
 from api.openapi.meta import ResourceDoc
 from db.tables import time_off_requests as t
 from domain import time_off
+
+# Managers' list (every request) is built once per shape; totals are counted per page.
+shared_query(time_off.EVERY_REQUEST)
 
 RESOURCE = Resource(
     path="/time-off-requests",
