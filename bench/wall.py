@@ -56,6 +56,7 @@ PROBE = """() => {
   requestAnimationFrame(frame);
   window.__bmsWall.paints.length = 0;
   window.__bmsWall.commits.length = 0;
+  window.__bmsWall.renders.length = 0;
 }"""
 
 
@@ -138,7 +139,9 @@ async def run(args: argparse.Namespace) -> None:
     url = await create_database()
     workdir = Path(tempfile.mkdtemp(prefix="bms-bench-wall-"))
     env = server_env(url, f"bench:{uuid.uuid4().hex[:8]}", workdir)
-    env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    # Production settings (BMS_ENV=production refuses to start without these); the page
+    # authenticates with an API key, so secure-only cookies change nothing over plain HTTP.
+    env.update(ALLOWED_HOSTS="127.0.0.1,localhost", COOKIE_SECURE="true")
     server = Server(env)
     try:
         await server.start()
@@ -171,15 +174,19 @@ async def run(args: argparse.Namespace) -> None:
                 probe = await page.evaluate("window.__bench")
                 paints = await page.evaluate("window.__bmsWall.paints")
                 commits = await page.evaluate("window.__bmsWall.commits")
+                renders = await page.evaluate("window.__bmsWall.renders")
                 applied = await page.evaluate("window.__bmsWall.applied")
                 after = await snapshot(page, cdp)
+                if args.screenshot:
+                    await page.screenshot(path=args.screenshot)
                 await browser.close()
     finally:
         await server.stop()
         await drop_database(url)
     report(
-        args, sent, failed, applied, probe, paints, commits, before, after, load_before, load_after
-    )
+        args, sent, failed, applied, probe, paints, commits, renders, before, after,
+        load_before, load_after,
+    )  # fmt: skip
 
 
 def report(
@@ -190,6 +197,7 @@ def report(
     probe: dict[str, Any],
     paints: list[float],
     commits: list[float],
+    renders: list[float],
     before: dict[str, float],
     after: dict[str, float],
     load_before: tuple[float, float, float],
@@ -202,6 +210,8 @@ def report(
     nodes += f" (elements {before['elements']:.0f} → {after['elements']:.0f})"
     latency = f"{percentile(paints, 50):.1f} / {percentile(paints, 99):.1f} ms"
     latency += f" ({len(paints)} events)"
+    work = f"{percentile(renders, 50):.1f} / {percentile(renders, 99):.1f} / "
+    work += f"{max(renders, default=0):.1f} ms ({len(renders)} frames)"
     end_to_end = f"{percentile(commits, 50):.0f} / {percentile(commits, 99):.0f} ms"
     rows = [
         ("changes sent (failed)", f"{sent} ({failed}) in {args.seconds:.0f} s at {args.rate}/s"),
@@ -209,6 +219,7 @@ def report(
         ("long tasks > 50 ms", f"{len(long_tasks)}" + (
             f" (longest {max(long_tasks):.0f} ms)" if long_tasks else "")),
         ("worst frame", f"{probe['worst']:.0f} ms"),
+        ("wall's work per frame p50 / p99 / max", work),
         ("JS heap before → after", heap),
         ("DOM nodes before → after", nodes),
         ("delivery → paint p50 / p99", latency),
@@ -227,6 +238,7 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--screenshot", help="save the wall as it looks at the end (PNG)")
     asyncio.run(run(parser.parse_args()))
     return 0
 

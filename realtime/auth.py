@@ -13,14 +13,15 @@ from domain.origins import is_trusted_origin
 SESSION_COOKIE = "sessionid"
 
 
-BEARER_SUBPROTOCOL = "bearer."  # `bearer.<API key>`: how a browser sends a key
+BEARER_SUBPROTOCOL = "bearer."  # `bearer.<key or token>`: how a browser sends a credential
 
 
 def bearer_token(websocket: WebSocket) -> str | None:
     """`Authorization: Bearer <token>`, else a `bearer.<key>` subprotocol, else `?token=`.
 
     Browsers cannot set headers on a WebSocket; the subprotocol keeps a key out of the URL
-    (and so out of access logs). Only API keys fit a subprotocol token (JWTs contain dots).
+    (and so out of access logs). API keys and access tokens both fit: every character of
+    either is allowed in a subprotocol name.
     """
     header = websocket.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")

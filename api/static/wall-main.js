@@ -39,6 +39,7 @@ const stats = {
   ready: false, state: "connecting", applied: 0, lastEventId: 0,
   /** @type {number[]} delivery-to-paint, ms */ paints: [],
   /** @type {number[]} commit-to-paint, ms (server and browser clocks) */ commits: [],
+  /** @type {number[]} the wall's own work per drawn frame, ms */ renders: [],
 };
 /** @type {any} */ (window).__bmsWall = stats;
 
@@ -85,13 +86,18 @@ function invalidate(/** @type {Iterable<string>} */ names) {
 
 function render() {
   frameRequested = false;
+  const started = performance.now();
+  let grow = false;
   const now = Date.now();
   const tz = zone();
   const names = data.names();
   if (dirty.has("site")) renderSite(tz);
   if (dirty.has("board") || dirty.has("offair")) {
     const rows = boardRows(data, site);
-    if (panels.has("board")) board.render(rows, data, names, now);
+    if (panels.has("board")) {
+      board.render(rows, data, names, now);
+      if (board.grow) grow = true;
+    }
     if (panels.has("offair")) renderOffAir($("offair"), rows, data, now);
   }
   if (dirty.has("shifts") && panels.has("shifts")) fitList($("shifts-body"), shiftLines(data, site, names, tz, now), "Nobody on shift");
@@ -99,6 +105,9 @@ function render() {
   if (dirty.has("away") && panels.has("away")) fitList($("away-body"), awayLines(data), "Nobody away");
   if (dirty.has("service") && panels.has("service")) fitList($("service-body"), serviceLines(data, site, today()), "Nothing due");
   dirty.clear();
+  if (grow) invalidate(["board"]);
+  stats.renders.push(performance.now() - started);
+  if (stats.renders.length > STATS_KEPT) stats.renders.splice(0, stats.renders.length - STATS_KEPT);
   if (pending.length) {
     const received = pending;
     const committed = pendingCommits;
@@ -225,7 +234,10 @@ document.body.classList.remove("starting");
 layout();
 if (document.body.classList.contains("compact")) rotate();
 window.addEventListener("resize", layout);
-new ResizeObserver(() => invalidate(["board"])).observe($("board-rows"));
+new ResizeObserver(() => {
+  board.fit = 0; // measure again from scratch
+  invalidate(["board"]);
+}).observe($("board-rows"));
 tick();
 setInterval(tick, 1000);
 setInterval(rotate, rotateMs);

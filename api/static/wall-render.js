@@ -6,6 +6,7 @@ const PRIORITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
 const STATUS_LABEL = { open: "Open", acknowledged: "Acknowledged", in_progress: "In progress" };
 export const HIGHLIGHT_MS = 8000;
 const MAX_ROWS = 40; // more than any screen fits: the rest are cut by measurement
+const SPARE_ROWS = 3;
 
 /** @param {string} tag @param {string} [className] @param {string} [text] */
 export function el(tag, className, text) {
@@ -55,6 +56,7 @@ export class Board {
     this.start = 0; // index of the first row shown (pages turn by what fitted)
     this.fit = 0;
     this.total = 0;
+    this.grow = false;
     this.allSites = true; // prefix facilities with their site's code
     this.header = this._header();
     rows.append(this.header);
@@ -80,7 +82,9 @@ export class Board {
   render(incidents, data, names, now = Date.now()) {
     const total = incidents.length;
     if (this.start >= total) this.start = 0;
-    const candidates = incidents.slice(this.start, this.start + MAX_ROWS);
+    // Build only a few rows more than fitted last time (all of them after a resize).
+    const want = this.fit > 0 ? this.fit + SPARE_ROWS : MAX_ROWS;
+    const candidates = incidents.slice(this.start, this.start + want);
     const keep = new Set(candidates.map((i) => i.id));
     for (const [id, entry] of this.shown) {
       if (!keep.has(id)) {
@@ -106,6 +110,8 @@ export class Board {
     });
     this.fit = Math.max(1, fit);
     this.total = total;
+    // Every candidate fitted and more wait: try more rows next frame.
+    this.grow = fit === candidates.length && this.start + fit < total;
     setText(this.countEl, String(total));
     const more = total - fit;
     setText(this.moreEl, more > 0 ? `+${more} more · showing ${this.start + 1}–${this.start + fit} of ${total}` : "");
