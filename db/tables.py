@@ -473,3 +473,10 @@ job_runs = sa.Table(
     # When a run last finished without error (#14: the "job not run on time" alert).
     sa.Column("last_success_at", UTCDateTime, nullable=True),
 )
+
+
+# SQLite reuses the newest deleted row's id unless a table says AUTOINCREMENT; ids are never
+# reused on either backend (migration 0007_9_sqlite_autoincrement).
+for _table in metadata.tables.values():
+    if "id" in _table.c and list(_table.primary_key.columns) == [_table.c.id]:
+        _table.dialect_options["sqlite"]["autoincrement"] = True

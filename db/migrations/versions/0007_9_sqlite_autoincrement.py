@@ -1,0 +1,46 @@
+"""SQLite: ids are never reused (AUTOINCREMENT), as on PostgreSQL (#9)
+
+Without AUTOINCREMENT, SQLite hands the id of the newest deleted row to the next insert, so
+a notification link or an iCalendar UID could come to point at another object. Each table
+with an integer `id` is rebuilt with it (rows and ids kept). PostgreSQL sequences never
+reuse a value: nothing to do there.
+
+Revision ID: 0007_9_sqlite_autoincrement
+Revises: 0006_10_token_family
+Create Date: 2026-12-03 09:05:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007_9_sqlite_autoincrement"
+down_revision: str | None = "0006_10_token_family"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Every table whose primary key is one integer `id`, referenced tables first.
+TABLES = (
+    "events", "incident_types", "locations", "login_failures", "users", "api_keys", "emails",
+    "facilities", "history", "notifications", "profiles", "series", "sessions",
+    "ticket_comments", "time_off_requests", "calendar_feeds", "incident_tickets",
+    "scheduled_events", "service_tickets", "shifts", "time_entries",
+)  # fmt: skip
+
+
+def _rebuild(autoincrement: bool) -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    for name in TABLES:
+        with op.batch_alter_table(
+            name, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
+        ):
+            pass
+
+
+def upgrade() -> None:
+    _rebuild(True)
+
+
+def downgrade() -> None:
+    _rebuild(False)
