@@ -161,6 +161,7 @@ async def run(args: argparse.Namespace) -> None:
                 await page.goto(f"{server.base}/wall/?location={site}#key={key}")
                 await page.wait_for_selector("body[data-ready][data-state=live]", timeout=60_000)
                 await page.wait_for_selector("#board-rows .row:not(.head)")
+                await asyncio.sleep(2)  # the board settles on the rows that fit
                 await page.evaluate(PROBE)
                 before = await snapshot(page, cdp)
                 load_before = os.getloadavg()
