@@ -18,13 +18,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client import Gauge
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 
 from db.backup.record import last_backup
 from db.store import Store
-from db.tables import events, job_runs
+from db.tables import emails, events, job_runs
 from tasks.jobs import Job
 from tasks.scheduler import LEASE_HOLDER_SQL, SCHEDULER_LOCK_KEY
 
@@ -101,6 +101,7 @@ async def database_vitals(
         async with asyncio.timeout(VITALS_TIMEOUT_SECS):
             metrics = await _job_metrics(store, jobs)
             metrics.append(await _backup_metric(store))
+            metrics.extend(await _outbox_metrics(store))
             metrics.append(await _scheduler_metric(store, embedded=embedded_scheduler))
             if relay:
                 metrics.extend(await _relay_metrics(store))
@@ -127,6 +128,36 @@ async def _relay_metrics(store: Store) -> list[Metric]:
             "bms_realtime_unpublished_oldest_age_seconds",
             "Age of the oldest committed event not yet published (0 when none)",
             value=max(0.0, age),
+        ),
+    ]
+
+
+async def _outbox_metrics(store: Store) -> list[Metric]:
+    """The email outbox by status, the wait of its oldest unsent email, failures (#11)."""
+    unsent = emails.c.status.in_(("queued", "sending"))
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(
+            sa.select(emails.c.status, sa.func.count()).group_by(emails.c.status)
+        )
+        oldest = await conn.fetch_val(sa.select(sa.func.min(emails.c.created_at)).where(unsent))
+    counts = {"queued": 0, "sending": 0, "sent": 0, "failed": 0} | {r[0]: r[1] for r in rows}
+    by_status = GaugeMetricFamily(
+        "bms_email_outbox_messages", "Emails in the outbox by status", labels=["status"]
+    )
+    for status, count in counts.items():
+        by_status.add_metric([status], float(count))
+    age = (store.clock() - oldest).total_seconds() if oldest is not None else 0.0
+    return [
+        by_status,
+        GaugeMetricFamily(
+            "bms_email_outbox_oldest_age_seconds",
+            "How long the oldest unsent email has waited since it was queued (0 when none)",
+            value=max(0.0, age),
+        ),
+        CounterMetricFamily(
+            "bms_emails_failed",
+            "Emails failed for good (5xx answer or retry horizon spent), as the outbox holds them",
+            value=float(counts["failed"]),
         ),
     ]
 

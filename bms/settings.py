@@ -85,8 +85,14 @@ class Settings(BaseSettings):
     task_retry_base_secs: float = Field(default=2.0, gt=0)
     task_retry_max_secs: float = Field(default=300.0, gt=0)
     task_max_retries: int = Field(default=5, ge=0)
-    email_max_attempts: int = Field(default=5, gt=0)
     email_lease_secs: float = Field(default=120.0, gt=0)
+    # Email retries (#11): capped exponential backoff with full jitter until the horizon
+    # (counted from when the email was queued) is spent or the server answers 5xx.
+    email_retry_horizon_secs: float = Field(default=86400.0, gt=0)
+    email_retry_base_secs: float = Field(default=30.0, gt=0)
+    email_retry_max_secs: float = Field(default=1800.0, gt=0)
+    # The sweep re-enqueues an email left queued (and due) this long: its enqueue was lost.
+    stale_queued_secs: float = Field(default=60.0, gt=0)
     escalation_after_secs: int = Field(default=300, gt=0)
     series_horizon_days: int = Field(default=28, gt=0, le=366)
     shift_reminder_lead_secs: int = Field(default=3600, gt=0)
@@ -171,6 +177,8 @@ class Settings(BaseSettings):
             raise ValueError("EMAIL_LEASE_SECS must be longer than SMTP_TIMEOUT_SECS")
         if self.task_retry_max_secs < self.task_retry_base_secs:
             raise ValueError("TASK_RETRY_MAX_SECS must be at least TASK_RETRY_BASE_SECS")
+        if self.email_retry_max_secs < self.email_retry_base_secs:
+            raise ValueError("EMAIL_RETRY_MAX_SECS must be at least EMAIL_RETRY_BASE_SECS")
         if self.secret_key.upper().startswith("CHANGE_ME"):
             raise ValueError("SECRET_KEY is still the placeholder from the example file")
         if self.secret_key and len(self.secret_key) < SECRET_KEY_MIN_CHARS:

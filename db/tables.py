@@ -415,6 +415,8 @@ emails = sa.Table(
     sa.Column("status", sa.String(8), nullable=False, server_default="queued"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sent_at", UTCDateTime, nullable=True),
+    # A queued email that failed for now is not tried again before this (#11).
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("error", sa.Text, nullable=False, server_default=""),
     # Message-ID sent with the mail; also guards against sending twice.
     sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),

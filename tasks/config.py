@@ -35,8 +35,11 @@ class TaskSettings:
     smtp_start_tls: bool
     smtp_timeout_secs: float
     email_from: str
-    email_max_attempts: int
     email_lease_secs: float
+    email_retry_horizon_secs: float
+    email_retry_base_secs: float
+    email_retry_max_secs: float
+    stale_queued_secs: float
     # Recurring jobs: their rules' parameters and how often each runs.
     escalation_after_secs: int
     series_horizon_days: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import sys
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -26,7 +28,12 @@ class EmailBusy(RuntimeError):
 
 
 class SendFailed(RuntimeError):
-    """The transport failed; the retry middleware tries again with backoff."""
+    """The transport failed for now: the retry middleware kicks the task again once the
+    email is due (`retry_after_secs`); the sweep does if that delayed kick is lost."""
+
+    def __init__(self, message: str, retry_after_secs: float) -> None:
+        super().__init__(message)
+        self.retry_after_secs = retry_after_secs
 
 
 class Backend(Protocol):
@@ -91,36 +98,64 @@ def build_message(claimed: ClaimedEmail, *, sender: str) -> EmailMessage:
     return message
 
 
-async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_id: int) -> str:
-    """Send the email unless someone already did; returns the resulting status."""
-    claimed = await claim_email(
-        store,
-        email_id=email_id,
-        lease_secs=settings.email_lease_secs,
-        max_attempts=settings.email_max_attempts,
+def is_permanent(exc: BaseException) -> bool:
+    """A 5xx answer (for every recipient) will not change on retry; anything else may."""
+    refused = getattr(exc, "recipients", None)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and refused:
+        return all(500 <= r.code < 600 for r in refused)
+    return isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600
+
+
+def retry_delay_secs(attempt: int, settings: TaskSettings) -> float:
+    """Full jitter under a capped exponential ceiling: a shared outage's retries spread out."""
+    ceiling = min(
+        settings.email_retry_max_secs, settings.email_retry_base_secs * 2 ** (attempt - 1)
     )
+    return random.uniform(0, ceiling)
+
+
+async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_id: int) -> str:
+    """Send the email unless someone already did or it is not due; returns its status."""
+    claimed = await claim_email(store, email_id=email_id, lease_secs=settings.email_lease_secs)
     if claimed is None:
         state = await email_state(store, email_id=email_id)
-        if state and state[0] == "sending" and state[1] < settings.email_max_attempts:
-            lease_left = settings.email_lease_secs - (store.clock() - state[2]).total_seconds()
+        if state and state.status == "sending":
+            lease_left = (
+                settings.email_lease_secs - (store.clock() - state.updated_at).total_seconds()
+            )
             raise EmailBusy(f"email {email_id} is being sent by another worker", lease_left)
-        return state[0] if state else "missing"
+        # Queued but not due: its own delayed retry (or the sweep) brings it back.
+        return state.status if state else "missing"
     try:
         await backend.send(build_message(claimed, sender=settings.email_from))
     except Exception as exc:
-        final = claimed.attempts >= settings.email_max_attempts
-        error = f"{type(exc).__name__}: {exc}"
-        await finish_email(
-            store,
-            email_id=email_id,
-            attempts=claimed.attempts,
-            status="failed" if final else "queued",
-            error=error,
-        )
-        log.warning("email send failed", id=email_id, attempt=claimed.attempts, error=error)
-        if final:
-            return "failed"
-        raise SendFailed(error) from exc
+        return await _failed(store, settings, claimed, exc)
     await finish_email(store, email_id=email_id, attempts=claimed.attempts, status="sent")
     log.info("email sent", id=email_id, attempt=claimed.attempts)
     return "sent"
+
+
+async def _failed(
+    store: Store, settings: TaskSettings, claimed: ClaimedEmail, exc: Exception
+) -> str:
+    """Fail for good on 5xx or a spent horizon; otherwise park until the next try and raise."""
+    now = store.clock()
+    delay = retry_delay_secs(claimed.attempts, settings)
+    horizon_end = claimed.created_at + timedelta(seconds=settings.email_retry_horizon_secs)
+    error = f"{type(exc).__name__}: {exc}"
+    if is_permanent(exc) or now + timedelta(seconds=delay) > horizon_end:
+        await finish_email(
+            store, email_id=claimed.id, attempts=claimed.attempts, status="failed", error=error
+        )
+        log.warning("email failed for good", id=claimed.id, attempt=claimed.attempts, error=error)
+        return "failed"
+    next_at = now + timedelta(seconds=delay)
+    await finish_email(
+        store, email_id=claimed.id, attempts=claimed.attempts, status="queued", error=error,
+        next_attempt_at=next_at,
+    )  # fmt: skip
+    log.info(
+        "email send failed; will retry", id=claimed.id, attempt=claimed.attempts,
+        next_try_in_secs=round(delay, 1), error=error,
+    )  # fmt: skip
+    raise SendFailed(error, retry_after_secs=delay) from exc

@@ -1,4 +1,5 @@
-"""Job: re-enqueue emails whose enqueue was lost or whose sender died; fail exhausted ones."""
+"""Job: re-enqueue emails whose enqueue (or delayed retry) was lost or whose sender died;
+fail the ones whose retry horizon is spent."""
 
 from __future__ import annotations
 
@@ -14,23 +15,22 @@ from domain.email_delivery import stale_email_ids
 from domain.emails import SEND_EMAIL_TASK
 from tasks.config import TaskSettings
 
-# An email queued this long without a worker touching it is assumed lost in transit.
-STALE_QUEUED_SECS = 60
-
 
 async def _fail_exhausted(store: Store, settings: TaskSettings) -> int:
     now = store.clock()
     lease_cutoff = now - timedelta(seconds=settings.email_lease_secs)
+    horizon_start = now - timedelta(seconds=settings.email_retry_horizon_secs)
     async with store.connection() as conn:
         gone = await conn.fetch_all(
             emails.update()
             .where(
                 emails.c.status.in_(("queued", "sending")),
-                emails.c.attempts >= settings.email_max_attempts,
+                emails.c.created_at < horizon_start,
                 sa.or_(emails.c.status == "queued", emails.c.updated_at < lease_cutoff),
             )
-            .values(status="failed", updated_at=now, error=sa.func.coalesce(emails.c.error, "")
-                    + " (gave up after the last attempt)")
+            .values(status="failed", updated_at=now, next_attempt_at=None,
+                    error=sa.func.coalesce(emails.c.error, "")
+                    + " (not sent within the retry horizon)")
             .returning(emails.c.id)
         )  # fmt: skip
     return len(gone)
@@ -40,7 +40,7 @@ async def run(store: Store, settings: TaskSettings) -> dict[str, Any]:
     failed = await _fail_exhausted(store, settings)
     ids = await stale_email_ids(
         store,
-        older_than=store.clock() - timedelta(seconds=STALE_QUEUED_SECS),
+        older_than=store.clock() - timedelta(seconds=settings.stale_queued_secs),
         lease_secs=settings.email_lease_secs,
     )
     # The rows are committed already: straight to the sink, as a unit of work would.

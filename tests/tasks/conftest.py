@@ -49,9 +49,12 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
     hold: Any = None  # threading.Event: while set, DATA blocks until it is cleared
     arrived: int = 0  # DATA commands seen, including held ones
+    answer: str | None = None  # e.g. "451 ..." (an outage) or "550 ..." answered to DATA
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.arrived += 1
+        if self.answer is not None:
+            return self.answer
         if self.hold is not None and self.hold.is_set():
             deadline = time.monotonic() + 30
             while self.hold.is_set() and time.monotonic() < deadline:
@@ -83,6 +86,7 @@ def mailbox(smtp: Any) -> Mailbox:
     box.messages.clear()
     box.hold = None
     box.arrived = 0
+    box.answer = None
     return box
 
 
@@ -94,7 +98,10 @@ TASK_OVERRIDES: dict[str, Any] = {
     "task_retry_base_secs": 0.05,
     "task_retry_max_secs": 0.2,
     "task_reclaim_idle_secs": 1.0,
-    "email_max_attempts": 3,
+    # Retries fast, over a horizon no test's fake clock reaches unless it means to.
+    "email_retry_base_secs": 0.05,
+    "email_retry_max_secs": 0.2,
+    "email_retry_horizon_secs": 600.0,
 }
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from db.store import Store
 from db.tables import emails
+from domain import emails as outbox
+from domain.email_delivery import email_state
 from domain.emails import is_valid_address
-from tasks.email import deliver
+from tasks.config import TaskSettings
+from tasks.email import SendFailed, deliver
 from tasks.runtime import TaskRuntime
 from tests.tasks.conftest import Mailbox, wait_until
 
@@ -106,27 +110,45 @@ class _FailingBackend:
             raise ConnectionRefusedError("smtp down")
 
 
-async def test_retries_then_fails_with_error(login: Any, store: Store, app: Any) -> None:
-    """Each failure leaves the row queued with its error; the last attempt marks it failed."""
-    settings = app.state.settings.task_settings()
+async def test_retries_until_the_horizon_is_spent_then_fails(
+    store: Store, task_settings: TaskSettings, clock: Any
+) -> None:
+    """Each failure parks the email until its next try; past the horizon it fails for good."""
+    settings = replace(
+        task_settings,
+        email_retry_horizon_secs=5.0,
+        email_retry_base_secs=0.5,
+        email_retry_max_secs=2.0,
+    )
     with store.sink.plugged(enqueue=None):  # drive the task by hand
-        manager = await login("manager")
-        body = {"to": ["a@example.com"], "subject": "Fails", "body": "x"}
-        email_id = (await manager.post("/api/send-email/", json=body)).json()["id"]
-        backend = _FailingBackend(failures=10)
-        for attempt in range(1, settings.email_max_attempts):
-            try:
-                await deliver(store, settings, backend, email_id)
-            except Exception as exc:
-                assert "smtp down" in str(exc)
-            detail = (await manager.get(f"/api/emails/{email_id}/")).json()
-            assert detail["status"] == "queued" and detail["attempts"] == attempt
-            assert "smtp down" in detail["error"]
-        assert await deliver(store, settings, backend, email_id) == "failed"
-        detail = (await manager.get(f"/api/emails/{email_id}/")).json()
-        assert detail["status"] == "failed" and detail["attempts"] == settings.email_max_attempts
-        assert await deliver(store, settings, backend, email_id) == "failed"
-        assert backend.calls == settings.email_max_attempts
+        async with store.unit_of_work(actor_id=None) as uow:
+            queued = await outbox.queue_email(
+                uow, to=["a@example.com"], subject="Fails", body="x", requested_by=None
+            )
+    email_id = queued["id"]
+    backend = _FailingBackend(failures=10**6)
+    start = clock.now
+    while True:
+        try:
+            status = await deliver(store, settings, backend, email_id)
+        except SendFailed as exc:
+            assert "smtp down" in str(exc)
+            assert 0 <= exc.retry_after_secs <= settings.email_retry_max_secs
+            state = await email_state(store, email_id=email_id)
+            assert state is not None and state.status == "queued"
+            assert state.attempts == backend.calls
+            if exc.retry_after_secs > 0.01:
+                assert await deliver(store, settings, backend, email_id) == "queued"  # not due
+            clock.advance(seconds=exc.retry_after_secs)
+            continue
+        assert status == "failed"
+        break
+    assert (clock.now - start).total_seconds() <= settings.email_retry_horizon_secs
+    assert backend.calls >= 4  # tries until the horizon, not a fixed count
+    state = await email_state(store, email_id=email_id)
+    assert state is not None and state.status == "failed"
+    assert await deliver(store, settings, backend, email_id) == "failed"
+    assert backend.calls == state.attempts
 
 
 async def test_retry_middleware_backs_off_then_sends(

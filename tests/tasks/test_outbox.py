@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -81,15 +82,16 @@ async def test_sweep_requeues_lost_and_abandoned_and_fails_exhausted(
     fresh_claim = await _queue(store, "busy")
     recorded.clear()
     lease = settings.email_lease_secs
+    horizon = timedelta(seconds=settings.email_retry_horizon_secs)
     async with store.connection() as conn:
         await conn.execute(emails.update().where(emails.c.id == abandoned)
                            .values(status="sending", attempts=1))  # fmt: skip
         await conn.execute(
             emails.update()
-            .where(emails.c.id == exhausted)
-            .values(status="sending", attempts=settings.email_max_attempts)
+            .where(emails.c.id == exhausted)  # its retry horizon is spent
+            .values(status="sending", attempts=7, created_at=clock.now - horizon)
         )
-    clock.advance(seconds=max(lease, email_sweep.STALE_QUEUED_SECS) + 1)
+    clock.advance(seconds=max(lease, settings.stale_queued_secs) + 1)
     async with store.connection() as conn:
         await conn.execute(emails.update().where(emails.c.id == fresh_claim)
                            .values(status="sending", attempts=1, updated_at=clock.now))  # fmt: skip
@@ -112,7 +114,7 @@ async def test_sweep_delivers_through_the_worker(
 ) -> None:
     with store.sink.plugged(enqueue=None):  # the enqueue is lost (Redis was down)
         email_id = await _queue(store, "Recovered")
-    clock.advance(seconds=email_sweep.STALE_QUEUED_SECS + 1)
+    clock.advance(seconds=settings.stale_queued_secs + 1)
     assert (await email_sweep.run(store, task_settings))["requeued"] == [email_id]
 
     async def delivered() -> bool:

@@ -102,4 +102,3 @@ async def test_every_client_works_at_once_and_after_a_pause_following_a_restart(
         await broker.shutdown()
         await results.shutdown()
         await events.disconnect()
-
