@@ -374,13 +374,19 @@ async def write_at_rate(
             opened.append(conn)
             await conn.open()
         if patch_ids:
+            method, ok = "PATCH", 200
             path = f"/api/facilities/{patch_ids[i % len(patch_ids)]}/"
-            name = orjson.dumps({"name": f"{tag}{i} {t:.6f}"})
-            status, _ = await conn.request("PATCH", path, name)
-            ok = 200
+            body = orjson.dumps({"name": f"{tag}{i} {t:.6f}"})
         else:
-            status, _ = await conn.request("POST", "/api/facilities/", body)
-            ok = 201
+            method, path, ok = "POST", "/api/facilities/", 201
+        try:
+            status, _ = await conn.request(method, path, body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed this idle keep-alive connection (its timeout): a fresh one.
+            conn = HttpConnection(servers[i % len(servers)].port, token)
+            opened.append(conn)
+            await conn.open()
+            status, _ = await conn.request(method, path, body)
         took.append(time.monotonic() - t)
         failures += status != ok
         pool.append(conn)
