@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,15 +35,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.ws_common import create_database, drop_database, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_URL = os.environ.get(
-    "BMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 PASSWORD = "bench-password-not-secret"
 IMPOSSIBLE = "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"
 LOGINS_PER_SEC = 20
@@ -53,12 +50,6 @@ HEALTH_EVERY_SECS = 0.02
 RRULE_BURST = 5
 RRULE_EVERY_SECS = 3.0
 RUN_BMS = "import sys; from bms.cli import main; sys.exit(main())"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bms_command(source: Path, *args: str) -> tuple[list[str], dict[str, str]]:
@@ -80,29 +71,6 @@ def summary(values: list[float]) -> str:
     if not ms:
         return "      -        -        -"
     return f"{statistics.median(ms):7.1f}  {percentile(ms, 99):7.1f}  {max(ms):7.1f}"
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def create_database() -> str:
-    """An empty scratch database (the served tree migrates it)."""
-    name = f"bms_bench_{os.urandom(5).hex()}"
-    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(url: str) -> None:
-    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 class Target:
@@ -313,7 +281,7 @@ async def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    database_url = await create_database() if args.postgres else ""
+    database_url = await create_database(migrated=False) if args.postgres else ""
     with tempfile.TemporaryDirectory(prefix="bms-under-attack-") as data_dir:
         target = Target(args.source.resolve(), Path(data_dir), database_url)
         try:

@@ -36,7 +36,9 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_database() -> str:
+async def create_database(*, migrated: bool = True) -> str:
+    """A scratch `bms_bench_<random>` database; `migrated=False` leaves it empty (for a server
+    from another source tree, which migrates it with its own `bms migrate`)."""
     name = f"bms_bench_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(_dsn(POSTGRES_URL))
     try:
@@ -44,7 +46,8 @@ async def create_database() -> str:
     finally:
         await conn.close()
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrate.upgrade, url)
+    if migrated:
+        await asyncio.to_thread(migrate.upgrade, url)
     return url
 
 
