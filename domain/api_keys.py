@@ -179,10 +179,11 @@ async def actor_for_api_key(conn: Connection, *, key: str, now: datetime) -> Act
     )
 
 
-async def live_key_hashes(conn: Connection, hashes: list[str], *, now: datetime) -> set[str]:
-    """Which of these key hashes still authenticate (the sockets' periodic re-check)."""
+async def live_key_hashes(conn: Connection, hashes: list[str], *, now: datetime) -> dict[str, str]:
+    """Which of these key hashes still authenticate, with their user's current role (the
+    sockets' periodic re-check)."""
     rows = await conn.fetch_all(
-        sa.select(api_keys.c.key_hash)
+        sa.select(api_keys.c.key_hash, users.c.role)
         .select_from(api_keys.join(users, users.c.id == api_keys.c.user_id))
         .where(
             api_keys.c.key_hash.in_(hashes),
@@ -190,7 +191,7 @@ async def live_key_hashes(conn: Connection, hashes: list[str], *, now: datetime)
             users.c.is_active.is_(True),
         )
     )
-    return {row[0] for row in rows}
+    return {row[0]: row[1] for row in rows}
 
 
 # What api/ declares the REST resource from (domain/resource.py).

@@ -140,7 +140,8 @@ class Hub:
                     logger.warning("realtime credential check failed: %r", exc)
 
     async def close_revoked(self) -> int:
-        """Close (4401) sockets whose session/token was revoked or whose user was deactivated."""
+        """Close (4401) sockets whose session/token was revoked, whose user was deactivated or
+        whose user's role changed."""
         conns = [
             c for c in self.connections if c.close_code is None and revalidate.is_checked(c.actor)
         ]
@@ -151,7 +152,8 @@ class Hub:
         )
         closed = 0
         for conn in conns:
-            if (conn.actor.via, conn.actor.credential_id) not in live:
+            role = live.get((conn.actor.via, conn.actor.credential_id or ""))
+            if role != conn.actor.role.value:  # revoked, or the role changed since it opened
                 conn.request_close(CLOSE_UNAUTHORIZED, "credentials revoked")
                 closed += 1
         return closed

@@ -24,18 +24,21 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 async def live_credentials(
     store: Store, actors: Iterable[Actor], *, now: datetime
-) -> set[Credential]:
-    """Which of these actors' credentials still stand (an expired access token still does:
-    the socket was authenticated when it opened; revocation, logout and deactivation end it)."""
+) -> dict[Credential, str]:
+    """Which of these actors' credentials still stand, with their user's current role (a
+    socket whose role changed closes too, should the revocation broadcast have been lost).
+
+    An expired access token still stands here: its socket closes at expiry on its own
+    timer (realtime/endpoint.py), unless it was renewed with `reauthenticate`."""
     by_via: dict[str, set[str]] = {"session": set(), "token": set(), "api_key": set()}
     for actor in actors:
         if actor.credential_id and actor.via in by_via:
             by_via[actor.via].add(actor.credential_id)
-    live: set[Credential] = set()
+    live: dict[Credential, str] = {}
     async with store.connection() as conn:
         for chunk in _chunks(sorted(by_via["session"])):
             rows = await conn.fetch_all(
-                sa.select(sessions.c.key_hash)
+                sa.select(sessions.c.key_hash, users.c.role)
                 .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
                 .where(
                     sessions.c.key_hash.in_(chunk),
@@ -43,10 +46,10 @@ async def live_credentials(
                     users.c.is_active.is_(True),
                 )
             )
-            live.update(("session", row[0]) for row in rows)
+            live.update((("session", row[0]), row[1]) for row in rows)
         for chunk in _chunks(sorted(by_via["token"])):
             rows = await conn.fetch_all(
-                sa.select(auth_tokens.c.jti)
+                sa.select(auth_tokens.c.jti, users.c.role)
                 .select_from(auth_tokens.join(users, users.c.id == auth_tokens.c.user_id))
                 .where(
                     auth_tokens.c.jti.in_(chunk),
@@ -54,9 +57,10 @@ async def live_credentials(
                     users.c.is_active.is_(True),
                 )
             )
-            live.update(("token", row[0]) for row in rows)
+            live.update((("token", row[0]), row[1]) for row in rows)
         for chunk in _chunks(sorted(by_via["api_key"])):
-            live.update(("api_key", h) for h in await live_key_hashes(conn, chunk, now=now))
+            keys = await live_key_hashes(conn, chunk, now=now)
+            live.update((("api_key", key_hash), role) for key_hash, role in keys.items())
     return live
 
 
