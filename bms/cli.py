@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(handler=cmd_seed_demo)
 
     worker = sub.add_parser("worker", help="run a Taskiq worker (email, notifications, jobs)")
-    worker.add_argument("--concurrency", type=int, default=10)
+    worker.add_argument(
+        "--concurrency", type=int, default=None, help="tasks at once (default: WORKER_CONCURRENCY)"
+    )
     worker.set_defaults(handler=cmd_worker)
 
     scheduler = sub.add_parser("scheduler", help="run the recurring-job scheduler")

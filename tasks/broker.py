@@ -37,6 +37,7 @@ from db.redis_options import redis_options
 from tasks.config import TaskSettings
 from tasks.logcontext import LogContextMiddleware
 from tasks.redis_batch import CommandBatcher, OneByOne
+from tasks.retry_later import RetryLater
 
 log = structlog.get_logger("bms.tasks")
 
@@ -134,7 +135,12 @@ class StreamBroker(RedisStreamBroker):
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            await self.batch.run(lambda p: p.xack(queue_name, self.consumer_group_name, id))
+            # Redis down: the unacknowledged message is reclaimed and run again (tasks are
+            # idempotent), so a failed ack is one log line, not an exception nobody awaits.
+            try:
+                await self.batch.run(lambda p: p.xack(queue_name, self.consumer_group_name, id))
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("task ack failed; it will be redelivered", id=str(id), error=str(exc))
 
         return ack
 
@@ -328,7 +334,8 @@ class BackoffRetryMiddleware(TaskiqMiddleware):
             return
         # An exception may know when retrying makes sense (e.g. a lease that must expire first).
         delay = max(self.delay_for(retry), float(getattr(exception, "retry_after_secs", 0) or 0))
-        log.info("task failed; retrying", task=message.task_name, retry=retry, delay=delay)
+        if not isinstance(exception, RetryLater):  # a RetryLater was logged where it was raised
+            log.info("task failed; retrying", task=message.task_name, retry=retry, delay=delay)
         kicker: AsyncKicker[Any, Any] = (
             AsyncKicker(task_name=message.task_name, broker=self.broker, labels=message.labels)
             .with_task_id(message.task_id)

@@ -15,25 +15,18 @@ import structlog
 from db.store import Store
 from domain.email_delivery import ClaimedEmail, claim_email, email_state, finish_email
 from tasks.config import TaskSettings
+from tasks.retry_later import RetryLater
 
 log = structlog.get_logger("bms.email")
 
 
-class EmailBusy(RuntimeError):
+class EmailBusy(RetryLater):
     """Another worker holds a live lease on the email: retry once the lease could expire."""
 
-    def __init__(self, message: str, retry_after_secs: float) -> None:
-        super().__init__(message)
-        self.retry_after_secs = retry_after_secs
 
-
-class SendFailed(RuntimeError):
+class SendFailed(RetryLater):
     """The transport failed for now: the retry middleware kicks the task again once the
     email is due (`retry_after_secs`); the sweep does if that delayed kick is lost."""
-
-    def __init__(self, message: str, retry_after_secs: float) -> None:
-        super().__init__(message)
-        self.retry_after_secs = retry_after_secs
 
 
 class Backend(Protocol):
@@ -123,6 +116,7 @@ async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_
             lease_left = (
                 settings.email_lease_secs - (store.clock() - state.updated_at).total_seconds()
             )
+            log.info("email busy in another worker; will retry", id=email_id, wait=lease_left)
             raise EmailBusy(f"email {email_id} is being sent by another worker", lease_left)
         # Queued but not due: its own delayed retry (or the sweep) brings it back.
         return state.status if state else "missing"

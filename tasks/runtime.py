@@ -17,6 +17,7 @@ from tasks.broker import make_broker
 from tasks.config import TaskSettings
 from tasks.email import Backend, deliver, make_backend
 from tasks.jobs import job_named
+from tasks.retry_later import hide_expected_retries
 from tasks.scheduler import record_success
 
 log = structlog.get_logger("bms.tasks")
@@ -107,6 +108,8 @@ class TaskRuntime:
     async def startup(self, *, worker: bool) -> None:
         """Start the broker (the composition root plugs `enqueue` into the effect sink)."""
         self.broker.is_worker_process = worker
+        if worker:
+            hide_expected_retries()
         await self.broker.startup()
 
     async def shutdown(self) -> None:

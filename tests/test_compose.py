@@ -337,3 +337,11 @@ def test_dockerfile_runtime_has_the_postgresql_client() -> None:
     """`bms backup` and `bms restore` run pg_dump/pg_restore inside the container (#13)."""
     runs = " ".join(args for kw, args in _dockerfile_final_stage() if kw in ("RUN", "ARG"))
     assert "apt-get install" in runs and "postgresql-client" in runs
+
+
+def test_redis_keeps_the_task_stream_across_restarts() -> None:
+    """AOF on, data on a volume: queued and delayed tasks survive a Redis restart (#11)."""
+    redis = _services()["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert any(str(volume).endswith(":/data") for volume in redis["volumes"])
