@@ -141,7 +141,7 @@ async def test_two_scheduler_processes_one_active_and_takeover(
                 for line in standby.lines
             )
 
-        await wait_until(standby_named_the_leader, timeout=10)
+        await wait_until(standby_named_the_leader, timeout=60)  # a loaded machine starts slowly
         await asyncio.sleep(2.2)  # a window of whole periods to count runs in
         counts = await _kicks(settings.redis_url, namespace)
         assert counts["materialize_series"] == 1 and counts["retention"] == 1
