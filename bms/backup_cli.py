@@ -77,12 +77,15 @@ def run_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from bms.progress import bar, updater
     from db import migrate
     from db.backup.archive import unpack
     from db.backup.manifest import ArchiveError
 
+    archive = Path(args.archive)
     try:
-        manifest = unpack(Path(args.archive), None)
+        with bar(archive.stat().st_size if archive.is_file() else None, "B", scale=True) as b:
+            manifest = unpack(archive, None, progress=updater(b))
     except ArchiveError as exc:
         return _fail(f"{args.archive}: {exc}")
     note = ""
@@ -96,9 +99,22 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _restore(archive: Path, url: str, settings: Settings, *, force: bool) -> Any:
+    """Restore with a bar over the rows loaded (the manifest says how many to expect)."""
+    from bms.progress import bar, updater
+    from db.backup.archive import read_manifest
+    from db.backup.restore import restore_backup
+
+    total = (await asyncio.to_thread(read_manifest, archive)).total_rows
+    with bar(total, "rows", desc="restore") as b:
+        return await restore_backup(
+            archive, url, media_root=media_root(settings), force=force, progress=updater(b)
+        )
+
+
 def run_restore(settings: Settings, args: argparse.Namespace) -> int:
     from db.backup.manifest import ArchiveError
-    from db.backup.restore import describe_counts, inspect_target, restore_backup
+    from db.backup.restore import describe_counts, inspect_target
 
     url = settings.effective_database_url
     try:
@@ -118,11 +134,7 @@ def run_restore(settings: Settings, args: argparse.Namespace) -> int:
             counts, _ = asyncio.run(inspect_target(url))
             if any(counts.values()):
                 print(f"bms: --force: replacing {describe_counts(counts)}")
-        result = asyncio.run(
-            restore_backup(
-                Path(args.archive), url, media_root=media_root(settings), force=args.force
-            )
-        )
+        result = asyncio.run(_restore(Path(args.archive), url, settings, force=args.force))
     except ArchiveError as exc:
         return _fail(f"restore refused: {exc}; nothing was changed")
     except Exception as exc:  # a database error mid-restore: its transaction rolled back

@@ -6,23 +6,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
 from bms.backup_cli import media_root
+from bms.progress import bar as progress_bar
 from bms.settings import Settings
 
 MAX_ERRORS_SHOWN = 50
-
-
-def _bar(total: int | None, unit: str, *, scale: bool = False) -> AbstractContextManager[Any]:
-    """A tqdm bar on stderr when it is a terminal; otherwise nothing (logs stay clean)."""
-    if not sys.stderr.isatty():
-        return nullcontext(None)
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, unit_scale=scale, file=sys.stderr, leave=False)
 
 
 async def _export(settings: Settings, out: IO[bytes], *, credentials: bool) -> int:
@@ -33,7 +24,7 @@ async def _export(settings: Settings, out: IO[bytes], *, credentials: bool) -> i
     await store.connect()
     written = 0
     try:
-        with _bar(await count_rows(store), "rows") as bar:
+        with progress_bar(await count_rows(store), "rows") as bar:
             lines = export_lines(store, media_root=media_root(settings), credentials=credentials)
             async for line in lines:
                 out.write(line)
@@ -79,7 +70,7 @@ async def _import(settings: Settings, path: Path, size: int, *, dry_run: bool) -
     store = Store(settings.effective_database_url, pool_max=2)
     await store.connect()
     try:
-        with _bar(size, "B", scale=True) as bar:
+        with progress_bar(size, "B", scale=True) as bar:
             return await load_lines(
                 store, _lines(path, bar), media_root=media_root(settings), dry_run=dry_run
             )

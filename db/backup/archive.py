@@ -10,7 +10,7 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -80,16 +80,21 @@ def read_manifest(archive: Path) -> Manifest:
         raise ArchiveError(f"{archive}: not a readable tar archive ({exc})") from None
 
 
-def _copy_hashing(source: IO[bytes], sink: IO[bytes] | None) -> str:
+Progress = Callable[[int], None]
+
+
+def _copy_hashing(source: IO[bytes], sink: IO[bytes] | None, progress: Progress | None) -> str:
     digest = hashlib.sha256()
     while chunk := source.read(CHUNK_BYTES):
+        if progress is not None:
+            progress(len(chunk))
         digest.update(chunk)
         if sink is not None:
             sink.write(chunk)
     return digest.hexdigest()
 
 
-def unpack(archive: Path, dest: Path | None) -> Manifest:
+def unpack(archive: Path, dest: Path | None, *, progress: Progress | None = None) -> Manifest:
     """Check every member's checksum, extracting into `dest` when given; return the manifest.
 
     Raises ArchiveError naming the first problem: a changed, missing or unexpected member,
@@ -110,12 +115,12 @@ def unpack(archive: Path, dest: Path | None) -> Manifest:
                 source = tar.extractfile(member)
                 assert source is not None
                 if dest is None:
-                    actual = _copy_hashing(source, None)
+                    actual = _copy_hashing(source, None, progress)
                 else:
                     out = dest / member.name
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with out.open("wb") as sink:
-                        actual = _copy_hashing(source, sink)
+                        actual = _copy_hashing(source, sink, progress)
                 if actual != expected:
                     raise ArchiveError(
                         f"checksum mismatch for {member.name!r}: the archive is corrupt"

@@ -110,7 +110,9 @@ async def _restore_lines(dump_file: Path) -> AsyncIterator[bytes]:
             await process.wait()
 
 
-async def _load(conn: AsyncConnection, dump_file: Path) -> None:
+async def _load(
+    conn: AsyncConnection, dump_file: Path, progress: Callable[[int], None] | None
+) -> None:
     """Execute pg_restore's SQL on this connection, COPY data through the copy protocol."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
@@ -137,13 +139,15 @@ async def _load(conn: AsyncConnection, dump_file: Path) -> None:
             match["table"].strip('"'),
             schema_name=match["schema"],
             columns=columns,
-            source=_copy_rows(lines),
+            source=_copy_rows(lines, progress),
             format="text",
         )
     await flush()
 
 
-async def _copy_rows(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _copy_rows(
+    lines: AsyncIterator[bytes], progress: Callable[[int], None] | None
+) -> AsyncIterator[bytes]:
     """The data lines of one COPY block, in chunks (one write per line would be slow)."""
     chunk: list[bytes] = []
     size = 0
@@ -153,9 +157,13 @@ async def _copy_rows(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         chunk.append(line)
         size += len(line)
         if size >= COPY_CHUNK_BYTES:
+            if progress is not None:
+                progress(len(chunk))  # rows
             yield b"".join(chunk)
             chunk, size = [], 0
     if chunk:
+        if progress is not None:
+            progress(len(chunk))
         yield b"".join(chunk)
 
 
@@ -169,6 +177,7 @@ async def restore(
     expected_counts: dict[str, int],
     migrate: SyncStep,
     finish: SyncStep,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Replace the database's tables by the dump's, migrate, `finish` (marker), commit once."""
     engine = _engine(database_url)
@@ -176,7 +185,7 @@ async def restore(
         async with engine.connect() as conn, conn.begin():
             await conn.execute(sa.text("SELECT 1"))  # opens the transaction the raw calls join
             await _drop_all(conn)
-            await _load(conn, dump_file)
+            await _load(conn, dump_file, progress)
             await conn.execute(sa.text("RESET search_path"))  # the dump cleared it
             loaded = await conn.run_sync(counts.row_counts)
             if loaded != expected_counts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,12 @@ async def inspect_target(database_url: str) -> tuple[dict[str, int], int]:
 
 
 async def restore_backup(
-    archive: Path, database_url: str, *, media_root: Path, force: bool = False
+    archive: Path,
+    database_url: str,
+    *,
+    media_root: Path,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> RestoreResult:
     """Restore `archive` into the database and media directory; raise ArchiveError on refusal."""
     manifest = await asyncio.to_thread(read_manifest, archive)
@@ -102,6 +108,7 @@ async def restore_backup(
                 expected_counts=manifest.row_counts,
                 migrate=migrate.upgrade_connection,
                 finish=finish,
+                progress=progress,  # rows loaded
             )
         else:
             await asyncio.to_thread(

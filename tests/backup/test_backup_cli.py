@@ -3,6 +3,8 @@ per outcome, exit status 0 or 1, never a traceback."""
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,26 @@ def test_export_and_import_from_the_command_line(embedded: Path, tmp_path: Path,
     ]
     assert main(["import", str(tmp_path / "missing.jsonl")]) == 1
     assert "no such file" in _one_line(capsys.readouterr().err)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_only_on_a_terminal(
+    embedded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    assert main(["backup", "--to", str(tmp_path / "out")]) == 0
+    archive = next((tmp_path / "out").glob("bms-backup-*.tar"))
+    capsys.readouterr()
+    assert main(["backup", "verify", str(archive)]) == 0
+    assert "B/s" not in capsys.readouterr().err  # piped: no bar in logs
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["backup", "verify", str(archive)]) == 0
+    assert main(["restore", "--force", str(archive)]) == 0
+    assert main(["export", "--to", str(tmp_path / "x.jsonl")]) == 0
+    assert main(["import", "--dry-run", str(tmp_path / "x.jsonl")]) == 0
+    shown = terminal.getvalue()
+    assert "B/s" in shown and "rows" in shown  # tqdm drew its bars
