@@ -67,6 +67,9 @@ def server_env(url: str, namespace: str, data_dir: Path) -> dict[str, str]:
         "REDIS_NAMESPACE": namespace,
         "SECRET_KEY": SECRET_KEY,
         "BMS_ENV": "production",
+        # `bms serve` refuses a production configuration without these (bms/environments.py).
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "COOKIE_SECURE": "true",
         "BMS_DATA_DIR": str(data_dir),
         "LOG_LEVEL": "warning",
     }
