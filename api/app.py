@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Router
 from starlette.types import Receive, Scope, Send
 
-from api import ops, web
+from api import ops, subscriptions, web
 from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.hosts import AllowedHostsMiddleware
@@ -150,7 +150,13 @@ def create_app(
             await store.disconnect()
 
     app = Starlette(
-        routes=[*ops.routes, *web.routes, *media_routes, Mount("/api", app=api_router())],
+        routes=[
+            *ops.routes,
+            *web.routes,
+            *media_routes,
+            *subscriptions.routes,
+            Mount("/api", app=api_router()),
+        ],
         middleware=[
             # Outermost: every answer carries them, the Host check's 400 included.
             Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure),

@@ -1,15 +1,21 @@
-"""WebSocket subscription filters: the REST list filters of each topic's resource, reused."""
+"""The WebSocket's HTTP side: subscription filters from the REST lists, and plain GETs of /ws/."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from api.crud import ResourceRoute
+from api.responses import error_response
 from domain.topics import TOPICS
+from realtime.endpoint import WS_PATH
 from realtime.visibility import FilterParsers
+
+UPGRADE_REQUIRED = "This is a WebSocket endpoint: connect with Upgrade: websocket."
 
 
 def filter_parsers(routes: Iterable[BaseRoute]) -> FilterParsers:
@@ -31,3 +37,11 @@ def filter_parsers(routes: Iterable[BaseRoute]) -> FilterParsers:
             if spec.op == "eq"
         }
     return found
+
+
+async def ws_over_http(request: Request) -> Response:
+    """A plain HTTP request to /ws/ (a browser tab, a fuzzer): 426, as RFC 9110 says."""
+    return error_response(UPGRADE_REQUIRED, 426, headers={"Upgrade": "websocket"})
+
+
+routes = [Route(WS_PATH, ws_over_http, methods=["GET"])]

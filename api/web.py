@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from api.responses import error_response
+
 STATIC_PACKAGE = "api"
 STATIC_DIR = "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -68,7 +70,7 @@ def _media_type(name: str) -> str:
 def _file_response(name: str, cache_control: str) -> Response:
     content = static_files().get(name)
     if content is None or name.endswith(".html"):
-        return Response("Not found.\n", 404, media_type="text/plain")
+        return error_response("Not found.", 404)  # the documented JSON shape, like every 404
     etag = '"' + hashlib.sha256(content).hexdigest()[:24] + '"'
     headers = {
         "Cache-Control": cache_control,

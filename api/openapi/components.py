@@ -18,6 +18,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     412: ("PreconditionFailed", "`If-Match` names another version; nothing changed."),
     413: ("PayloadTooLarge", "The body is over the limit."),
     415: ("UnsupportedMediaType", "The body is not JSON (or not multipart where required)."),
+    426: ("UpgradeRequired", "A plain HTTP request to the WebSocket endpoint."),
     429: ("Throttled", "Too many attempts; retry after `Retry-After` seconds."),
     500: ("ServerError", "An unexpected error; quote the `request_id`."),
 }

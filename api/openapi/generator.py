@@ -222,7 +222,8 @@ class DocumentBuilder:
             response = shapes.page_of(response)
         operation["responses"] = {
             str(entry.status): _success(entry.status, response, entry.media_type),
-            **_errors(entry.errors),
+            # Under /api/ a bearer token that is sent and not valid is 401, public or not.
+            **_errors((*entry.errors, 401) if path.startswith("/api/") else entry.errors),
         }
         self.add(path, method, operation, entry.tag or _tag_of(path))
 

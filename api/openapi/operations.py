@@ -253,11 +253,13 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
     ("/ws/", "GET"): Operation(
         "Realtime events (WebSocket)",
         status=101,
+        errors=(403, 426),
         tag="realtime",
         description=(
             "Upgrade to a WebSocket. Authenticate with the session cookie (the `Origin` must be "
             "allowed) or a bearer token (`Authorization` header or `?token=`); otherwise the "
-            "handshake is refused (403) or the socket closed with 4401.\n\n"
+            "handshake is refused (403) or the socket closed with 4401. A plain HTTP GET "
+            "(no `Upgrade: websocket`) is 426.\n\n"
             "Client → server JSON frames: `subscribe` `{topics, since?, filter?}`, "
             "`unsubscribe` `{topics}`, `ping`. Server → client: `welcome`, `subscribed`, "
             "`event` `{id, topic, action: created|updated|deleted, data, at}` (`data` is the "
