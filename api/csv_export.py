@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +53,13 @@ def _when_cell(value: datetime | date) -> str:
     return dumps(value).decode()[1:-1]
 
 
+def _datetime_cell(value: datetime) -> str:
+    """JSON's spelling (`…Z` for UTC, as orjson writes it) without a JSON round trip."""
+    if value.tzinfo is UTC:  # what UTCDateTime columns return
+        return value.isoformat()[:-6] + "Z"
+    return _when_cell(value)
+
+
 def _json_cell(value: Any) -> str:
     return dumps(value).decode()
 
@@ -65,8 +72,8 @@ _CELL_BY_TYPE: dict[type, Callable[[Any], str]] = {
     float: str,
     type(None): lambda value: "",
     bool: lambda value: "true" if value else "false",
-    datetime: _when_cell,
-    date: _when_cell,
+    datetime: _datetime_cell,
+    date: date.isoformat,
     list: _json_cell,
     tuple: _json_cell,
     dict: _json_cell,

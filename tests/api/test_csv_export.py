@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -26,6 +26,9 @@ def parse(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     return list(csv.DictReader(io.StringIO(response.text)))
+
+
+CET = timezone(timedelta(hours=1))
 
 
 def test_cells_follow_json_spelling_and_defuse_formulas() -> None:
@@ -59,6 +62,7 @@ def test_rendered_rows_spell_cells_as_csv_cell_does() -> None:
         'say "hi"',
     ]
     values += [datetime(2026, 11, 26, 14, 5, tzinfo=UTC), date(2026, 11, 26), [1, 2], {"a": 1}]
+    values += [datetime(2026, 11, 26, 14, 5, 7, 120, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=CET)]
     columns = [f"c{i}" for i in range(len(values))]
     text = csv_export._render([dict(zip(columns, values, strict=True))], columns, header=False)
     assert next(csv.reader(io.StringIO(text))) == [csv_export.csv_cell(v) for v in values]
