@@ -85,7 +85,9 @@ class Settings(BaseSettings):
     task_retry_base_secs: float = Field(default=2.0, gt=0)
     task_retry_max_secs: float = Field(default=300.0, gt=0)
     task_max_retries: int = Field(default=5, ge=0)
-    email_lease_secs: float = Field(default=120.0, gt=0)
+    # A sending worker's claim on an email, renewed while it sends (#11): a dead worker's
+    # email is retried this long after it died (plus the sweep's interval).
+    email_lease_secs: float = Field(default=15.0, gt=0)
     # Email retries (#11): capped exponential backoff with full jitter until the horizon
     # (counted from when the email was queued) is spent or the server answers 5xx.
     email_retry_horizon_secs: float = Field(default=86400.0, gt=0)
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
     job_escalation_interval_secs: int = Field(default=30, gt=0)
     job_reminders_interval_secs: int = Field(default=60, gt=0)
     job_retention_interval_secs: int = Field(default=3600, gt=0)
-    job_email_sweep_interval_secs: int = Field(default=60, gt=0)
+    job_email_sweep_interval_secs: int = Field(default=15, gt=0)
     scheduler_poll_secs: float = Field(default=1.0, gt=0, le=60)
     # Embedded mode (no REDIS_URL): `bms serve` runs the recurring jobs itself.
     scheduler_embedded: bool = True

@@ -106,6 +106,22 @@ async def finish_email(
         )
 
 
+async def renew_lease(store: Store, *, email_id: int, attempts: int) -> bool:
+    """Extend the claim holding `attempts` (a sender still at work); False if it was lost."""
+    async with store.connection() as conn:
+        renewed = await conn.fetch_one(
+            emails.update()
+            .where(
+                emails.c.id == email_id,
+                emails.c.status == "sending",
+                emails.c.attempts == attempts,
+            )
+            .values(updated_at=store.clock())
+            .returning(emails.c.id)
+        )
+    return renewed is not None
+
+
 async def stale_email_ids(store: Store, *, older_than: datetime, lease_secs: float) -> list[int]:
     """Emails queued and overdue (enqueue or delayed retry lost) or whose sender died: the
     sweep enqueues them again. A retry waiting for its time is not overdue."""

@@ -15,6 +15,7 @@ import structlog
 from db.store import Store
 from domain.email_delivery import ClaimedEmail, claim_email, email_state, finish_email
 from tasks.config import TaskSettings
+from tasks.email_lease import lease_renewed, record_outcome
 from tasks.retry_later import RetryLater
 
 log = structlog.get_logger("bms.email")
@@ -120,11 +121,14 @@ async def deliver(store: Store, settings: TaskSettings, backend: Backend, email_
             raise EmailBusy(f"email {email_id} is being sent by another worker", lease_left)
         # Queued but not due: its own delayed retry (or the sweep) brings it back.
         return state.status if state else "missing"
+    lease = {"email_id": email_id, "attempts": claimed.attempts}
     try:
-        await backend.send(build_message(claimed, sender=settings.email_from))
+        async with lease_renewed(store, lease_secs=settings.email_lease_secs, **lease):
+            await backend.send(build_message(claimed, sender=settings.email_from))
     except Exception as exc:
         return await _failed(store, settings, claimed, exc)
-    await finish_email(store, email_id=email_id, attempts=claimed.attempts, status="sent")
+    # Accepted (250): record it now, through a database cut, or it would be sent again.
+    await record_outcome(store, status="sent", **lease)
     log.info("email sent", id=email_id, attempt=claimed.attempts)
     return "sent"
 
