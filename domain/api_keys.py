@@ -7,7 +7,6 @@ random bits, so a fast hash is enough). Its `bms_` prefix lets secret scanners f
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.references import require_row
 from domain.resource import ResourceRules
 from domain.schemas import Schema, validate
+from domain.sessions import hash_key  # a long random secret: one SHA-256, as session keys
 from domain.sites import facilities_of
 
 KEY_PREFIX = "bms_"
@@ -40,10 +40,6 @@ class ApiKeyIn(Schema):
     location: int | None = None
     expires_at: AwareDatetime | None = None
     user: int | None = None
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def looks_like_api_key(token: str) -> bool:

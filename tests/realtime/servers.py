@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.conftest import BACKENDS
+
 ROOT = Path(__file__).resolve().parents[2]
+# The marks of every test module that runs real processes on PostgreSQL + Redis.
+E2E_ON_POSTGRES = [
+    pytest.mark.e2e,
+    pytest.mark.skipif("postgres" not in BACKENDS, reason="needs PostgreSQL"),
+]
 BMS = str(Path(sys.executable).parent / "bms")
 START_SECS = 120.0  # a loaded machine starts slowly (as tests/e2e/processes.py)
 

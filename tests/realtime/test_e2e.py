@@ -26,19 +26,15 @@ from domain.tokens import issue_token_pair
 from domain.users import create_user
 from realtime.service import Realtime, publish_revocation
 from tests.conftest import (
-    BACKENDS,
     TEST_PASSWORD,
     create_postgres_database,
     drop_postgres_database,
     make_settings,
 )
 from tests.realtime.helpers import started
-from tests.realtime.servers import BMS, ROOT, WS, Redis, Server, ws_client
+from tests.realtime.servers import BMS, E2E_ON_POSTGRES, ROOT, WS, Redis, Server, ws_client
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif("postgres" not in BACKENDS, reason="needs PostgreSQL"),
-]
+pytestmark = E2E_ON_POSTGRES
 QUEUE_MAX = 50
 _codes = itertools.count(1)
 

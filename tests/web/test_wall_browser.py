@@ -17,7 +17,7 @@ from playwright.async_api import Page, expect
 from db.tables import events
 from domain.actors import Actor, Role
 from domain.incident_tickets import create_incident_ticket
-from tests.conftest import BACKENDS
+from tests.realtime.servers import E2E_ON_POSTGRES
 from tests.web.wall_stack import (
     ARTIFACTS,
     CHROMIUM,
@@ -30,8 +30,7 @@ from tests.web.wall_stack import (
 )
 
 pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif("postgres" not in BACKENDS, reason="needs PostgreSQL"),
+    *E2E_ON_POSTGRES,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
 ]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "wall.png"
