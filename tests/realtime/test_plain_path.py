@@ -34,6 +34,7 @@ async def _written_by(fast_paths: bool) -> tuple[list[str], list[str], Connectio
 @pytest.mark.parametrize("fast_paths", [True, False])
 async def test_who_writes_a_frame(fast_paths: bool) -> None:
     at_once, writers, conn = await _written_by(fast_paths)
+    await conn.stop()  # the socket is gone: its writer task ends
     if fast_paths:  # realtime/eager.py: written inline by the caller, no task switch
         assert at_once == writers and writers[0] != conn.writer_task_name
     else:  # the plain path: queued, then written by the socket's writer task
