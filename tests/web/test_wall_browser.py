@@ -59,6 +59,9 @@ async def _boss_writes_while_server_is_down(stack: Stack, title: str) -> dict[st
 async def test_incidents_appear_move_and_leave_live(stack: Stack) -> None:
     key = await _read_key(stack)
     async with wall_page(stack, key["key"]) as (page, console):
+        # The key came in the fragment: kept in local storage, gone from the address bar.
+        assert "key=" not in page.url
+        assert await page.evaluate("localStorage.getItem('bms.wall.key')") == key["key"]
         first = await stack.incident(
             "Carrier lost on the north transmitter: three regions see black", priority="medium"
         )
