@@ -110,8 +110,10 @@ export class Board {
     });
     this.fit = Math.max(1, fit);
     this.total = total;
-    // Every candidate fitted and more wait: try more rows next frame.
-    this.grow = fit === candidates.length && this.start + fit < total;
+    // Every candidate fitted and more wait, or far more were built than fit (after a
+    // resize): draw again next frame with a better guess.
+    this.grow = (fit === candidates.length && this.start + fit < total)
+      || candidates.length > this.fit + SPARE_ROWS;
     setText(this.countEl, String(total));
     const more = total - fit;
     setText(this.moreEl, more > 0 ? `+${more} more · showing ${this.start + 1}–${this.start + fit} of ${total}` : "");
