@@ -14,7 +14,7 @@ from domain.errors import AuthenticationFailed, BadRequest
 from domain.limits import Secret
 from domain.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from domain.schemas import Schema, validate
-from domain.throttle import LoginLimits, release_attempt, reserve_attempt
+from domain.throttle import LoginLimits, check_login_allowed, release_attempt, reserve_attempt
 from domain.users import get_user_row
 
 INVALID_LOGIN = "Invalid username or password."
@@ -62,6 +62,14 @@ async def authenticate(
     """Return the user id for valid credentials; throttled (429) after too many failures."""
     credentials = validate(Credentials, data)
     async with store.connection() as conn:
+        # A flood is mostly refused: answer 429 on the connection the user row is read on.
+        await check_login_allowed(
+            conn,
+            username=credentials.username.casefold(),
+            client_ip=client_ip,
+            now=store.clock(),
+            limits=limits,
+        )
         row = await get_user_row(conn, username=credentials.username)
 
     async def signed_in(uow: UnitOfWork) -> None:
