@@ -174,6 +174,7 @@ async function reload(/** @type {string[]} */ topics) {
 let first = true;
 const realtime = connect({
   credential: key,
+  maxDelayMs: 5000, // a control room wants the wall back within seconds of the server
   onWelcome: () => {
     if (first) {
       first = false;
