@@ -137,6 +137,7 @@ def configure_logging(
         logger.handlers[:] = []
         logger.propagate = True
         logger.setLevel(level.upper())
+    logging.captureWarnings(True)  # warnings.warn (e.g. SQLAlchemy's) joins the same stream
     # api.middleware writes the access lines (with request and user ids); uvicorn's are off.
     logging.getLogger("uvicorn.access").disabled = True
     quiet = max(logging.WARNING, logging.getLevelName(level.upper()))
