@@ -86,6 +86,21 @@ def _wrap_for_formatter(
     return args, kwargs
 
 
+class _OneLineFormatter(structlog.stdlib.ProcessorFormatter):
+    """The renderer already wrote the traceback (inside the JSON object, or below the line
+    on the console): the stdlib must not append it again after the rendered line.
+
+    `keep_exc_info=True` keeps the exception on the record for error tracking, which reads
+    it after this handler ran; without these overrides the stdlib would append it raw.
+    """
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
+
+
 def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -119,7 +134,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        _OneLineFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), _drop_color_message, *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,

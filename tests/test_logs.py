@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -63,7 +65,9 @@ def test_serve_writes_one_json_stream_with_access_lines_and_no_secrets(tmp_path)
         http.get("/api/calendar/TopSecretFeedToken.ics")
         http.get("/healthz?token=LeakedToken&key=LeakedKey")
     text = log.read_text()
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # all JSON
+    raw = [line for line in text.splitlines() if line.strip()]
+    assert all(line.startswith("{") for line in raw), [x for x in raw if not x.startswith("{")]
+    lines = [json.loads(line) for line in raw]  # all JSON
     for line in lines:
         assert line["role"] == "serve" and line["level"] and line["timestamp"].endswith("Z")
     access = [line for line in lines if line["event"] == "request"]
@@ -77,3 +81,37 @@ def test_serve_writes_one_json_stream_with_access_lines_and_no_secrets(tmp_path)
         assert secret not in text
     assert any("serving on" in line["event"] for line in lines)  # bms's own lines, same stream
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)  # and uvicorn's
+
+
+_EXCEPTIONS_SCRIPT = """
+import io, logging, sys, structlog
+from bms.logs import configure_logging
+out = io.StringIO()
+configure_logging(role="worker", fmt=sys.argv[1], stream=out)
+try:
+    1 / 0
+except ZeroDivisionError:
+    structlog.get_logger("bms.tasks").exception("job failed", job="backup")
+    logging.getLogger("taskiq.receiver").exception("Exception found while executing function")
+import warnings
+warnings.warn("a library's warning")
+sys.stdout.write(out.getvalue())
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_exceptions_and_warnings_stay_inside_the_stream(fmt: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXCEPTIONS_SCRIPT, fmt], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the warning too went through the configured stream
+    if fmt == "json":
+        lines = [json.loads(line) for line in done.stdout.splitlines()]  # one object each
+        assert [line["event"] for line in lines][:2] == [
+            "job failed", "Exception found while executing function",
+        ]  # fmt: skip
+        assert all("ZeroDivisionError" in line["exception"] for line in lines[:2])
+        assert "a library's warning" in lines[2]["event"]
+    else:  # each traceback printed once, below its line
+        assert done.stdout.count("Traceback (most recent call last)") == 2
