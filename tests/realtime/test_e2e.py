@@ -330,10 +330,14 @@ async def test_slow_consumer_is_closed_with_4008_and_memory_stays_bounded(
             peak.append(cluster.a.rss_kib())
             await asyncio.sleep(0.005)
 
-    async with ws_client(
-        cluster.a.ws, token=cluster.tokens["op1"], sock=sock, max_queue=1, max_size=2**20
-    ) as ws:
+    async with (
+        ws_client(
+            cluster.a.ws, token=cluster.tokens["op1"], sock=sock, max_queue=1, max_size=2**20
+        ) as ws,
+        ws_client(cluster.a.ws, token=cluster.tokens["op1"], max_size=2**20) as pace,
+    ):
         await ws.subscribe(["incident-tickets"])
+        await pace.subscribe(["incident-tickets"])
         sampler = asyncio.create_task(sample())
         for _ in range(40):  # 800 events of 64 KiB = 50 MiB, far beyond the 50-event bound
             async with cluster.store.unit_of_work(actor_id=None) as uow:
@@ -341,6 +345,10 @@ async def test_slow_consumer_is_closed_with_4008_and_memory_stays_bounded(
                     uow.emit(
                         "incident-tickets", "updated", object_id=n, data={"id": n, "x": payload}
                     )
+            # A reader that keeps up paces the writer to the server: what the server holds is
+            # then the slow socket's queue, not a Redis backlog a loaded machine has not read yet.
+            await pace.until(lambda w: len(w.events) >= 20, timeout=60)
+            pace.events.clear()
         with pytest.raises(ConnectionClosed) as closed:
             await ws.until(lambda w: False, timeout=30)
         sampler.cancel()
