@@ -183,7 +183,9 @@ class Hub:
         async with self._lock:
             if event.id <= self.last_id:
                 return
-            while event.id > self.last_id + 1:
+            # With no socket open, nobody can miss the lower ids: skip reading them. (A socket
+            # that opens later replays from the table with `since`, or starts from now.)
+            while event.id > self.last_id + 1 and self.connections:
                 missing = await history.events_between(
                     self.store, after=self.last_id, upto=event.id - 1
                 )

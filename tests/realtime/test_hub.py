@@ -363,3 +363,20 @@ async def test_sockets_of_revoked_credentials_are_closed_by_the_periodic_check(
         for sock in socks:
             await sock.wait_for(lambda s=sock: s.close_code is not None)
             assert sock.close_code == CLOSE_UNAUTHORIZED
+
+
+async def test_a_hub_without_sockets_reads_no_gaps_and_a_late_socket_misses_nothing(
+    rt_settings: Settings,
+) -> None:
+    async with started(rt_settings, poll_secs=3600) as rt:
+        store = rt.hub.store
+        with unheard(rt):  # another process's commits, never published
+            silent = await emit(store, count=2)
+        loud = await emit(store, count=1)
+        async with asyncio.timeout(5):
+            while rt.hub.last_id < loud[0]:  # its local delivery runs after the commit
+                await asyncio.sleep(0.01)
+        assert rt.hub.gap_fills == 0
+        sock = FakeSocket(rt.hub, actor(1))
+        await sock.subscribe(["incident-tickets"], since=silent[0] - 1)
+        assert await sock.wait_ids(3) == silent + loud  # replayed from the table
