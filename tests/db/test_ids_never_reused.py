@@ -54,3 +54,28 @@ async def test_the_sqlite_migration_keeps_rows_and_ids(tmp_path) -> None:
         )  # 3 was deleted before the migration (its max was 2 then); 2 is not reused
     finally:
         await engine.dispose()
+
+
+def _sqlite_indexes(path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return sorted(
+            conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql NOT NULL"
+            )
+        )
+
+
+@pytest.mark.skipif("sqlite" not in BACKENDS, reason="the migration rebuilds SQLite tables only")
+def test_the_sqlite_rebuild_keeps_every_index_and_warns_of_nothing(tmp_path, recwarn) -> None:
+    # Reflection cannot see expression indexes: the rebuild once dropped the priority-rank
+    # index of 0002 (list pages then sorted every row) and printed a SQLAlchemy warning.
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url, "0006_10_token_family")
+    before = _sqlite_indexes(path)
+    recwarn.clear()
+    migrate.upgrade(url, "0007_9_sqlite_autoincrement")
+    assert [str(w.message) for w in recwarn] == []
+    assert _sqlite_indexes(path) == before

@@ -10,8 +10,10 @@ Revises: 0006_10_token_family
 Create Date: 2026-12-03 09:05:00
 """
 
+import warnings
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_9_sqlite_autoincrement"
@@ -29,13 +31,36 @@ TABLES = (
 
 
 def _rebuild(autoincrement: bool) -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
         return
     for name in TABLES:
-        with op.batch_alter_table(
-            name, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
-        ):
-            pass
+        # Alembic rebuilds a table from reflection, which cannot see expression indexes
+        # (e.g. the priority rank one of 0002): keep each index's own SQL and put back
+        # whichever the rebuild dropped.
+        indexes = bind.execute(
+            sa.text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+                " AND sql IS NOT NULL"
+            ),
+            {"t": name},
+        ).all()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+            with op.batch_alter_table(
+                name, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
+            ):
+                pass
+        kept = {
+            row[0]
+            for row in bind.execute(
+                sa.text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"),
+                {"t": name},
+            )
+        }
+        for index_name, sql in indexes:
+            if index_name not in kept:
+                op.execute(sql)
 
 
 def upgrade() -> None:
