@@ -75,8 +75,18 @@ def _notification(row: Row) -> dict[str, Any]:
     return {**notifications_domain.serialize(row), "user": row["user_id"]}
 
 
-def _comments_of(subject: str) -> Callable[[], sa.Select[Any]]:
-    return lambda: sa.select(ticket_comments).where(ticket_comments.c.subject == subject)
+def _comments(name: str, *, ticket_kind: str, subject: str) -> Kind:
+    """The comments on one kind of ticket: the same table, told apart by their subject."""
+    return Kind(
+        name,
+        ticket_comments,
+        lambda: sa.select(ticket_comments).where(ticket_comments.c.subject == subject),
+        _with_ticket(comments_domain.serialize),
+        schema=comments_domain.CommentIn,
+        columns={"author": "author_id", "ticket": "subject_id"},
+        refs={"author": USERS, "ticket": ticket_kind},
+        extras={"author": int, "ticket": int, "created_at": AwareDatetime},
+    )
 
 
 KINDS: list[Kind] = [
@@ -180,25 +190,11 @@ KINDS: list[Kind] = [
         key=("number",),
         ticket_counter=service_domain.COUNTER,
     ),
-    Kind(
-        "incident-ticket-comments",
-        ticket_comments,
-        _comments_of(incidents_domain.TOPIC),
-        _with_ticket(comments_domain.serialize),
-        schema=comments_domain.CommentIn,
-        columns={"author": "author_id", "ticket": "subject_id"},
-        refs={"author": USERS, "ticket": "incident-tickets"},
-        extras={"author": int, "ticket": int, "created_at": AwareDatetime},
+    _comments(
+        "incident-ticket-comments", ticket_kind="incident-tickets", subject=incidents_domain.TOPIC
     ),
-    Kind(
-        "service-ticket-comments",
-        ticket_comments,
-        _comments_of(service_domain.TOPIC),
-        _with_ticket(comments_domain.serialize),
-        schema=comments_domain.CommentIn,
-        columns={"author": "author_id", "ticket": "subject_id"},
-        refs={"author": USERS, "ticket": "service-tickets"},
-        extras={"author": int, "ticket": int, "created_at": AwareDatetime},
+    _comments(
+        "service-ticket-comments", ticket_kind="service-tickets", subject=service_domain.TOPIC
     ),
     Kind(
         "time-entries",
