@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -57,8 +58,6 @@ async def test_the_sqlite_migration_keeps_rows_and_ids(tmp_path) -> None:
 
 
 def _sqlite_indexes(path) -> list[tuple[str, str]]:
-    import sqlite3
-
     with sqlite3.connect(path) as conn:
         return sorted(
             conn.execute(
