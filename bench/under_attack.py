@@ -49,6 +49,11 @@ WRITES_PER_SEC = 10
 HEALTH_EVERY_SECS = 0.02
 RRULE_BURST = 5
 RRULE_EVERY_SECS = 3.0
+ATTACKS = {
+    "both": frozenset({"logins", "rrules"}),
+    "logins": frozenset({"logins"}),
+    "rrules": frozenset({"rrules"}),
+}
 RUN_BMS = "import sys; from bms.cli import main; sys.exit(main())"
 
 
@@ -176,7 +181,7 @@ async def paced(rate_per_sec: float, until: float, action: Callable[[], Awaitabl
 class Phase:
     """One measured period: probes always, the attack when asked."""
 
-    def __init__(self, target: Target, *, attack: bool, secs: float) -> None:
+    def __init__(self, target: Target, *, attack: frozenset[str], secs: float) -> None:
         self.target, self.attack, self.secs = target, attack, secs
         self.health: list[float] = []
         self.delivery: list[float] = []
@@ -199,8 +204,10 @@ class Phase:
             while json.loads(await ws.recv())["type"] != "subscribed":
                 pass
             jobs = [self._probe(until), self._write(http, until), self._receive(ws, until)]
-            if self.attack:
-                jobs += [self._login_flood(until), self._rrule_bursts(http, until)]
+            if "logins" in self.attack:
+                jobs.append(self._login_flood(until))
+            if "rrules" in self.attack:
+                jobs.append(self._rrule_bursts(http, until))
             await asyncio.gather(*jobs)
 
     async def _probe(self, until: float) -> None:
@@ -218,7 +225,7 @@ class Phase:
         async def one() -> None:
             nonlocal seq
             seq += 1
-            name = f"w{self.attack:d}-{seq}"
+            name = f"w{bool(self.attack):d}-{seq}"
             self.sent[name] = time.perf_counter()
             await http.post(
                 "/api/locations/", json={"name": name, "code": name, "timezone": "UTC"},
@@ -279,6 +286,10 @@ async def main() -> None:
     parser.add_argument("--source", type=Path, default=ROOT, help="the BMS tree to serve")
     parser.add_argument("--secs", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database")
+    parser.add_argument(
+        "--attack", choices=sorted(ATTACKS), default="both",
+        help="what arrives in the attacked phase: the login flood, the RRULE bursts, or both",
+    )  # fmt: skip
     args = parser.parse_args()
     load_before = os.getloadavg()
     database_url = await create_database(migrated=False) if args.postgres else ""
@@ -286,9 +297,9 @@ async def main() -> None:
         target = Target(args.source.resolve(), Path(data_dir), database_url)
         try:
             await target.start()
-            quiet = Phase(target, attack=False, secs=args.secs)
+            quiet = Phase(target, attack=frozenset(), secs=args.secs)
             await quiet.run()
-            attacked = Phase(target, attack=True, secs=args.secs)
+            attacked = Phase(target, attack=ATTACKS[args.attack], secs=args.secs)
             await attacked.run()
         finally:
             target.stop()
@@ -300,7 +311,8 @@ async def main() -> None:
     load_after = os.getloadavg()
     loads = f"{load_before[0]:.1f}/{load_after[0]:.1f}"
     backend = "PostgreSQL" if args.postgres else "embedded SQLite"
-    print(f"source: {args.source} ({backend})  cores: {os.cpu_count()}  load (1 min): {loads}")
+    print(f"source: {args.source} ({backend}, attack: {args.attack})  "
+          f"cores: {os.cpu_count()}  load (1 min): {loads}")  # fmt: skip
     print(f"{'ms':28} {'p50':>7}  {'p99':>7}  {'max':>7}")
     for phase, name in ((quiet, "quiet"), (attacked, "under attack")):
         print(f"{name + ': /healthz':28} {summary(phase.health)}   n={len(phase.health)}")

@@ -78,6 +78,9 @@ class Store:
         self.pool_in_use = 0
         self.pool_waiting = 0
         self._holder: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_store_{id(self)}")
+        # SQLite: this process's write transactions, one at a time (see `write_turn`).
+        self._write_lock: asyncio.Lock | None = None
+        self._writer: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_writer_{id(self)}")
         self.sink = sink if sink is not None else EffectSink()
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -86,6 +89,8 @@ class Store:
         await self.database.connect()
         if self.is_postgres:
             self._gate = asyncio.Semaphore(self.pool_max)
+        else:
+            self._write_lock = asyncio.Lock()
 
     async def disconnect(self) -> None:
         await self.database.disconnect()
@@ -125,6 +130,27 @@ class Store:
             self._holder.reset(token)
             self.pool_in_use -= 1
             self._gate.release()
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """SQLite: wait for this process's turn to write, in arrival order.
+
+        SQLite has one write lock per database. Left to it, concurrent writers of one process
+        wait in its busy handler, which sleeps up to 100 ms between tries: under a login
+        flood a write waited seconds for a lock that was free most of the time. Queued here,
+        the next writer starts the moment the previous one commits; the busy timeout still
+        covers other processes (CLI, worker). PostgreSQL: no wait (row locks do the job). A
+        task already writing (a nested unit of work) does not queue again.
+        """
+        if self._write_lock is None or self._writer.get(None) is asyncio.current_task():
+            yield
+            return
+        async with self._write_lock:
+            token = self._writer.set(asyncio.current_task())
+            try:
+                yield
+            finally:
+                self._writer.reset(token)
 
     async def _give_back(self, conn: Connection) -> None:
         """Return the task's connection to the pool, or discard it if it is broken.

@@ -72,18 +72,28 @@ class UnitOfWork:
     _after_commit: list[AfterCommit] = field(init=False, default_factory=list)
     _transaction: Transaction = field(init=False)
     _connection_cm: Any = field(init=False)
+    _write_turn_cm: Any = field(init=False)
 
     async def __aenter__(self) -> UnitOfWork:
+        self._write_turn_cm = self.store.write_turn()
+        await self._write_turn_cm.__aenter__()
         self.now = self.store.clock()
-        self._connection_cm = self.store.connection()
-        self.conn = await self._connection_cm.__aenter__()
+        try:
+            self._connection_cm = self.store.connection()
+            self.conn = await self._connection_cm.__aenter__()
+        except BaseException as exc:
+            await self._write_turn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         try:
             self._transaction = self.conn.transaction()
             await self._transaction.start()
             if not self.store.is_postgres:
                 await take_sqlite_write_lock(self.conn)
         except BaseException as exc:  # e.g. the server ended the connection: give it back
-            await self._connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            try:
+                await self._connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            finally:
+                await self._write_turn_cm.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -108,7 +118,10 @@ class UnitOfWork:
                     raise violation from error
                 raise
         finally:
-            await self._connection_cm.__aexit__(exc_type, exc, tb)
+            try:
+                await self._connection_cm.__aexit__(exc_type, exc, tb)
+            finally:
+                await self._write_turn_cm.__aexit__(exc_type, exc, tb)
         await self.sink.deliver(Effects(self.committed_events, self._revocations, self._tasks))
         for callback in self._after_commit:
             await callback()

@@ -15,7 +15,7 @@ from db.tables import facilities, locations, profiles, series
 from db.uow import UnitOfWork
 from domain.errors import ValidationFailed
 from domain.limits import check_text
-from domain.offload import BudgetExceeded, run_cpu, within_budget
+from domain.offload import BudgetExceeded, run_isolated, within_budget
 
 FIELD = "recurrence"
 RRULE_MAX_CHARS = 500
@@ -30,17 +30,21 @@ RRULE_CPU_BUDGET_SECS = 0.05
 TOO_COMPLEX = "The recurrence is too complex to evaluate; simplify it."
 
 
-def _invalid(message: str) -> ValidationFailed:
-    return ValidationFailed.on(FIELD, message)
+class RuleRejected(ValueError):
+    """Why a rule was refused: one message, so it crosses the process boundary intact."""
 
 
 async def parse_rrule(text: str, *, dtstart: datetime, timezone: str) -> str:
     """Return the normalized RRULE (no `RRULE:` prefix) or raise 400 on `recurrence`.
 
-    Evaluated on the CPU pool under a CPU-time budget: a pathological rule costs the server
-    at most RRULE_CPU_BUDGET_SECS of one pool thread, and the event loop nothing.
+    Evaluated in the pure-Python worker process under a CPU-time budget: a pathological rule
+    costs the server at most RRULE_CPU_BUDGET_SECS of that process, and the event loop
+    nothing (not even the GIL).
     """
-    return await run_cpu(_parse_rrule, text, dtstart, timezone)
+    try:
+        return await run_isolated(_parse_rrule, text, dtstart, timezone)
+    except RuleRejected as exc:
+        raise ValidationFailed.on(FIELD, str(exc)) from None
 
 
 def _parse_rrule(text: str, dtstart: datetime, timezone: str) -> str:
@@ -48,30 +52,30 @@ def _parse_rrule(text: str, dtstart: datetime, timezone: str) -> str:
     if rule_text.upper().startswith("RRULE:"):
         rule_text = rule_text[len("RRULE:") :]
     if not rule_text or len(rule_text) > RRULE_MAX_CHARS:
-        raise _invalid("Enter an RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TU;COUNT=10.")
+        raise RuleRejected("Enter an RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TU;COUNT=10.")
     try:
         check_text(rule_text)
     except ValueError as exc:
-        raise _invalid(str(exc)) from None
+        raise RuleRejected(str(exc)) from None
     if ":" in rule_text:
-        raise _invalid("Give a single RRULE line; DTSTART, RDATE and EXDATE are not accepted.")
+        raise RuleRejected("Give a single RRULE line; DTSTART, RDATE and EXDATE are not accepted.")
     local_start = dtstart.astimezone(ZoneInfo(timezone))
     try:
         rule = rrulestr(rule_text, dtstart=local_start)
     except _PARSE_ERRORS as exc:
-        raise _invalid(f"Not a valid RRULE: {exc}") from None
+        raise RuleRejected(f"Not a valid RRULE: {exc}") from None
     if not isinstance(rule, rrule):
-        raise _invalid("Give a single RRULE.")
+        raise RuleRejected("Give a single RRULE.")
     if rule._freq > _FINEST_FREQ:  # type: ignore[attr-defined]  # dateutil has no public getter; YEARLY=0 ... SECONDLY=6
-        raise _invalid("Recurrences more frequent than daily are not supported.")
+        raise RuleRejected("Recurrences more frequent than daily are not supported.")
     try:
         first = within_budget(lambda: next(iter(rule), None), cpu_secs=RRULE_CPU_BUDGET_SECS)
     except _PARSE_ERRORS as exc:
-        raise _invalid(f"Not a valid RRULE: {exc}") from None
+        raise RuleRejected(f"Not a valid RRULE: {exc}") from None
     except BudgetExceeded:
-        raise _invalid(TOO_COMPLEX) from None
+        raise RuleRejected(TOO_COMPLEX) from None
     if first is None:
-        raise _invalid("The recurrence produces no occurrences.")
+        raise RuleRejected("The recurrence produces no occurrences.")
     return rule_text
 
 

@@ -21,7 +21,7 @@ from db.tables import scheduled_event_attendees, scheduled_events, series, shift
 from db.types import Row
 from db.uow import UnitOfWork
 from domain.notifications import manager_ids, notify, notify_many
-from domain.offload import BudgetExceeded, run_cpu, within_budget
+from domain.offload import BudgetExceeded, run_isolated, within_budget
 from domain.scheduled_events import TOPIC as EVENTS_TOPIC
 from domain.scheduled_events import get_scheduled_event
 from domain.shifts import TOPIC as SHIFTS_TOPIC
@@ -244,7 +244,7 @@ async def materialize_one(
         if done is not None and done >= horizon:
             return report
         after = done if done is not None else s["dtstart"] - timedelta(seconds=1)
-        starts = await run_cpu(
+        starts = await run_isolated(
             functools.partial(
                 occurrences,
                 s["rrule"],

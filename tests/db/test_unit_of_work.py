@@ -185,3 +185,36 @@ async def test_several_events_of_one_transaction_keep_their_order(store) -> None
         (None, False),
     ]
     assert all(r["created_at"] == committed[0].created_at for r in rows)
+
+
+async def test_sqlite_writers_of_a_process_take_turns_in_arrival_order(store, backend) -> None:
+    """SQLite's busy handler wakes waiting writers in no order, up to 100 ms late; the store
+    queues them instead (#10: writes waited seconds behind a login flood)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL writers do not queue for one lock")
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with store.unit_of_work(actor_id=None) as uow:
+            await _insert_location(uow, "first")
+            writing.set()
+            await release.wait()
+
+    async def later(name: str) -> None:
+        async with store.unit_of_work(actor_id=None) as uow:
+            await _insert_location(uow, name)
+
+    holder = asyncio.create_task(first())
+    await writing.wait()
+    names = [f"later-{n}" for n in range(8)]
+    waiting = []
+    for name in names:
+        waiting.append(asyncio.create_task(later(name)))
+        for _ in range(5):  # each waiter reaches its queue before the next one starts
+            await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(holder, *waiting)
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(sa.select(locations.c.name).order_by(locations.c.id))
+    assert [row[0] for row in rows] == ["first", *names]
+
