@@ -29,6 +29,7 @@ from bms.settings import Settings, load_settings
 from db import migrate
 from db.effects import EffectSink
 from db.store import Store
+from domain import offload
 from realtime.endpoint import RealtimeShortcut
 from realtime.service import realtime_component
 from tasks.component import task_component
@@ -102,7 +103,7 @@ def create_served_app() -> Starlette:
     settings = load_settings()
     configure_from(settings, role="serve")
     init_error_tracking(settings, role="serve")
-    return create_app(settings, freeze_startup_objects=True)
+    return create_app(settings, freeze_startup_objects=True, start_worker_process=True)
 
 
 def create_app(
@@ -110,6 +111,7 @@ def create_app(
     *,
     components: list[Component] | None = None,
     freeze_startup_objects: bool = False,
+    start_worker_process: bool = False,
 ) -> Starlette:
     """Build the ASGI app; nothing connects until the lifespan starts.
 
@@ -118,6 +120,10 @@ def create_app(
     They live as long as the process, yet each full collection walked all of them: 70-90 ms
     pauses under load, the REST benchmark's p99. After freezing, a full collection takes about
     1 ms. Only for a process that runs one app for its lifetime, hence off by default.
+
+    `start_worker_process`: start the pure-Python worker process (`domain.offload`) with the
+    app, not at the first recurrence rule: its start costs about a second of CPU, which then
+    competed with requests (#10: delivery p99 60 ms instead of 33 ms during an RRULE burst).
     """
     settings = settings or load_settings()
     sink = EffectSink()  # plugged by `wire_effects` once the components run
@@ -142,6 +148,8 @@ def create_app(
                 for component in chosen:
                     await stack.enter_async_context(component(app))
                 wire_effects(app, sink)
+                if start_worker_process:
+                    offload.start_isolated("domain.recurrence", "domain.series")
                 if freeze_startup_objects:
                     gc.collect()  # garbage is collected, not frozen
                     gc.freeze()

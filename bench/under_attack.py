@@ -5,7 +5,8 @@ source tree, then measures, first on a quiet server and then under attack:
 
 - `/healthz` latency, probed every 20 ms;
 - WebSocket delivery latency: a manager creates a location every 100 ms, a subscriber
-  receives its `created` event (write, commit and fan-out);
+  receives its `created` event (write, commit and fan-out); the write's own response time
+  is printed beside it;
 - the attack: 20 logins per second (right password) and, every 3 s, a burst of 5
   `POST /api/shifts/` with the impossible rule FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30.
 
@@ -185,6 +186,7 @@ class Phase:
         self.target, self.attack, self.secs = target, attack, secs
         self.health: list[float] = []
         self.delivery: list[float] = []
+        self.writes: list[float] = []
         self.logins: list[float] = []
         self.login_statuses: dict[int, int] = {}
         self.rrules: list[float] = []
@@ -226,11 +228,12 @@ class Phase:
             nonlocal seq
             seq += 1
             name = f"w{bool(self.attack):d}-{seq}"
-            self.sent[name] = time.perf_counter()
+            self.sent[name] = started = time.perf_counter()
             await http.post(
                 "/api/locations/", json={"name": name, "code": name, "timezone": "UTC"},
                 headers=boss,
             )  # fmt: skip
+            self.writes.append(time.perf_counter() - started)
 
         await paced(WRITES_PER_SEC, until, one)
 
@@ -316,6 +319,7 @@ async def main() -> None:
     print(f"{'ms':28} {'p50':>7}  {'p99':>7}  {'max':>7}")
     for phase, name in ((quiet, "quiet"), (attacked, "under attack")):
         print(f"{name + ': /healthz':28} {summary(phase.health)}   n={len(phase.health)}")
+        print(f"{name + ': write (POST)':28} {summary(phase.writes)}   n={len(phase.writes)}")
         print(f"{name + ': ws delivery':28} {summary(phase.delivery)}   "
               f"n={len(phase.delivery)}/{len(phase.sent)}")  # fmt: skip
     print(f"{'attack: logins':28} {summary(attacked.logins)}   {attacked.login_statuses}")

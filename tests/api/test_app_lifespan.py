@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 
 import pytest
 
 from api.app import create_app
 from bms.settings import Settings
+from domain import offload
 
 
 @pytest.mark.parametrize("served", [True, False])
@@ -22,3 +24,14 @@ async def test_startup_objects_are_frozen_only_for_served_apps(
             assert (frozen > 0) is served
     finally:
         gc.unfreeze()  # the test process goes on creating and dropping apps
+
+
+@pytest.mark.parametrize("served", [True, False])
+async def test_served_apps_start_the_worker_process_with_them(
+    settings: Settings, served: bool
+) -> None:
+    """Its start costs a second of CPU: at startup, not during the first recurring rule."""
+    offload.shutdown_isolated()
+    app = create_app(settings, start_worker_process=served)
+    async with app.router.lifespan_context(app):
+        assert bool(multiprocessing.active_children()) is served

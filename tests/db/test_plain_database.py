@@ -36,9 +36,7 @@ async def test_the_switch_picks_the_database_class(store: Store, plain: Store) -
     assert not isinstance(plain.database, CachingDatabase)
 
 
-async def test_plain_path_runs_bound_and_built_statements_alike(
-    store: Store, plain: Store
-) -> None:
+async def test_plain_path_runs_bound_and_built_statements_alike(store: Store, plain: Store) -> None:
     async with plain.unit_of_work(actor_id=None) as uow:
         for name in ("Alpha", "Bravo"):
             await uow.conn.execute(

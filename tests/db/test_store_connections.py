@@ -67,3 +67,11 @@ async def test_waiters_get_connections_in_arrival_order(small_store, backend) ->
         await asyncio.gather(*holders, *waiters)
         await asyncio.gather(*latecomers)
     assert order == [*range(6), 99]
+
+
+async def test_sqlite_keeps_a_write_ahead_log(small_store, backend) -> None:
+    """Readers never wait for a writer's commit (the rollback journal locked them out)."""
+    if backend != "sqlite":
+        pytest.skip("a SQLite journal setting")
+    async with small_store.connection() as conn:
+        assert await conn.fetch_val("PRAGMA journal_mode") == "wal"

@@ -217,4 +217,3 @@ async def test_sqlite_writers_of_a_process_take_turns_in_arrival_order(store, ba
     async with store.connection() as conn:
         rows = await conn.fetch_all(sa.select(locations.c.name).order_by(locations.c.id))
     assert [row[0] for row in rows] == ["first", *names]
-
