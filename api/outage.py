@@ -1,4 +1,5 @@
-"""Answer 503 with Retry-After, not 500, when the database connection was lost mid-request."""
+"""Answer 503 with Retry-After, not 500, when the database connection was lost mid-request
+or SQLite's write lock stayed taken (by another process) past the busy timeout."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.responses import send_error
-from db.errors import is_connection_lost
+from db.errors import is_connection_lost, is_database_busy
 
 log = structlog.get_logger("bms.api")
 
@@ -39,10 +40,11 @@ class DatabaseUnavailableMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            if started or not is_connection_lost(exc):
+            busy = is_database_busy(exc)
+            if started or not (busy or is_connection_lost(exc)):
                 raise
             log.warning(
-                "database connection lost; answered 503",
+                "database busy; answered 503" if busy else "database connection lost; answered 503",
                 path=scope["path"],
                 request_id=scope.get("state", {}).get("request_id"),
                 error=f"{type(exc).__name__}: {exc}",

@@ -90,3 +90,18 @@ def is_connection_lost(exc: BaseException) -> bool:
             return True  # asyncpg, when the server's FATAL arrived between two statements
         current = current.__cause__ or current.__context__
     return False
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True when SQLite gave up waiting for another process's write lock (the busy timeout).
+
+    Nothing was written; the same request may succeed a moment later: the API answers 503.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ == "OperationalError" and "database is locked" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -88,7 +88,11 @@ class UnitOfWork:
             self._transaction = self.conn.transaction()
             await self._transaction.start()
             if not self.store.is_postgres:
-                await take_sqlite_write_lock(self.conn)
+                try:
+                    await take_sqlite_write_lock(self.conn)
+                except BaseException:  # busy past the timeout: the open BEGIN holds the
+                    await self._rollback_quietly()  # connection, which then leaked its lock
+                    raise
         except BaseException as exc:  # e.g. the server ended the connection: give it back
             try:
                 await self._connection_cm.__aexit__(type(exc), exc, exc.__traceback__)

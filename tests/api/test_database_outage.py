@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 from collections import Counter
 from typing import Any
 
@@ -17,7 +18,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+from api.app import create_app
 from bms.settings import Settings
+from db import store as store_module
+from db.backup.sqlite import database_path
 
 WRITERS = 6
 CUTS = 3
@@ -96,3 +100,34 @@ async def test_cut_connections_answer_503_with_retry_after_then_recover(
     gc.collect()  # tasks and generators left behind report through the loop's handler
     await asyncio.sleep(0)
     assert loop_errors == [], [str(e.get("exception") or e.get("message")) for e in loop_errors]
+
+
+async def test_sqlite_locked_by_another_process_answers_503_then_recovers(
+    settings: Settings, login: Any, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a CLI command, the worker) holds the write lock past the busy timeout:
+    503 with Retry-After and nothing written, never a 500."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's one write lock")
+    manager = await login("manager")
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_SECS", 0.2)
+    app = create_app(settings)
+    other_process = sqlite3.connect(database_path(settings.effective_database_url))
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                base_url="http://testserver",
+                headers=dict(manager.headers),
+            ) as client,
+        ):
+            other_process.execute("BEGIN IMMEDIATE")
+            busy = await client.post("/api/locations/", json=_location(0, 0))
+            assert busy.status_code == 503, busy.text
+            assert int(busy.headers["Retry-After"]) >= 1
+            other_process.rollback()
+            created = await client.post("/api/locations/", json=_location(0, 0))
+            assert created.status_code == 201, created.text
+    finally:
+        other_process.close()
