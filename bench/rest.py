@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -178,6 +178,8 @@ class Scenario:
     rows: int = 50  # rows per page (lists): CPU is also shown per 50 rows
     limit: Callable[[], int] | None = None  # read when the scenario starts
     on_response: Callable[[bytes], None] | None = None
+    # Run before the measurement, unmeasured: sets up the rows the shape consumes.
+    prepare: Callable[[Bench], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -257,6 +259,8 @@ class Bench:
         )
 
     async def measure(self, scenario: Scenario) -> Result:
+        if scenario.prepare is not None:
+            await scenario.prepare(self)
         if scenario.kind != "write":
             await self.run(scenario, duration=self.args.warmup, measure=False)
         return await self.run(scenario, duration=self.args.duration)
@@ -309,7 +313,7 @@ async def download_csv(bench: Bench, path: str) -> Result:
 class Seeded:
     """Ids and instants of the seeded rows the shapes point at."""
 
-    ids: dict[str, tuple[int, int]]  # table → (min id, max id)
+    ids: dict[str, list[int]]  # table → the ids present when the run started, sorted
     facility: int
     incident_type: int
     ticket_day: tuple[str, str]  # a one-day created_at window inside the tickets
@@ -323,8 +327,9 @@ async def inspect(url: str, csv_rows: Sequence[int]) -> Seeded:
         ids = {}
         for table in ("incident_tickets", "service_tickets", "shifts", "time_entries",
                       "time_off_requests", "scheduled_events"):  # fmt: skip
-            row = await conn.fetchrow(f"SELECT min(id), max(id) FROM {table}")
-            ids[table] = (row[0], row[1])
+            # The rows present now: a reused database has gaps (rows deleted by earlier runs).
+            present = await conn.fetch(f"SELECT id FROM {table} ORDER BY id")
+            ids[table] = [row[0] for row in present]
         newest = await conn.fetchval("SELECT max(created_at) FROM incident_tickets")
         csv_after = {}
         for rows in csv_rows:
@@ -400,12 +405,11 @@ def list_shapes(seeded: Seeded) -> list[tuple[str, str]]:
     return paths
 
 
-def scenarios(seeded: Seeded) -> list[Scenario]:
+def scenarios(seeded: Seeded, pool: TicketPool) -> list[Scenario]:
     rng = random.Random(42)
 
     def pick(table: str) -> int:
-        low, high = seeded.ids[table]
-        return rng.randint(low, high)
+        return rng.choice(seeded.ids[table])
 
     found: list[Scenario] = []
     for name, path in list_shapes(seeded):
@@ -427,29 +431,62 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
                 lambda n, p=path, t=table: ("GET", f"/api/{p}/{pick(t)}/", b""),
             )
         )
-    found += write_scenarios(seeded, pick)
+    found += write_scenarios(seeded, pick, pool)
     return found
 
 
-def write_scenarios(seeded: Seeded, pick: Callable[[str], int]) -> list[Scenario]:
-    """Create tickets, PATCH a field, move the created ones' status, then delete them.
+@dataclass
+class TicketPool:
+    """Tickets the bench created, for the shapes that move their status or delete them.
+
+    A write shape that needs tickets of its own creates them first, unmeasured, so each shape
+    measures the same thing whether it runs alone (`--only PATCH`) or after the others; what
+    the deletes leave is deleted at the end, so a reused database keeps its seeded rows.
+    """
+
+    body: bytes
+    per_second: int = 500  # tickets a consuming shape gets per second of its duration
+    fresh: list[int] = field(default_factory=list)  # created, still `open`
+    moved: list[int] = field(default_factory=list)  # created, then acknowledged
+
+    def alive(self) -> int:
+        return len(self.fresh) + len(self.moved)
+
+    def keep(self, payload: bytes) -> None:
+        self.fresh.append(orjson.loads(payload)["id"])
+
+    def create(self, n: int) -> tuple[str, str, bytes]:
+        return "POST", TICKETS, self.body
+
+    def status_move(self, n: int) -> tuple[str, str, bytes]:
+        ticket = self.fresh.pop()
+        self.moved.append(ticket)
+        return "PATCH", f"{TICKETS}{ticket}/", b'{"status":"acknowledged"}'
+
+    def delete(self, n: int) -> tuple[str, str, bytes]:
+        ticket = self.moved.pop() if self.moved else self.fresh.pop()
+        return "DELETE", f"{TICKETS}{ticket}/", b""
+
+    async def fill(self, bench: Bench, have: Callable[[], int]) -> None:
+        """Create tickets, unmeasured, until `have()` covers the shape's duration."""
+        missing = int(self.per_second * bench.args.duration) - have()
+        if missing > 0:
+            scenario = Scenario("fill", "write", self.create, 201, limit=lambda: missing,
+                                on_response=self.keep)  # fmt: skip
+            await bench.run(scenario, duration=3600, measure=False)
+
+    async def drain(self, bench: Bench) -> None:
+        """Delete, unmeasured, the tickets the shapes left."""
+        if self.alive():
+            scenario = Scenario("drain", "write", self.delete, 204, limit=self.alive)
+            await bench.run(scenario, duration=3600, measure=False)
+
+
+def write_scenarios(seeded: Seeded, pick: Callable[[str], int], pool: TicketPool) -> list[Scenario]:
+    """Create tickets, PATCH a field of seeded ones, move created ones' status, delete them.
 
     The seeded tickets keep their statuses and count, so a reused database stays the same.
     """
-    created: list[int] = []
-    body = orjson.dumps(
-        {"title": "Bench write", "incident_type": seeded.incident_type,
-         "facility": seeded.facility, "priority": "high"}
-    )  # fmt: skip
-
-    def keep(payload: bytes) -> None:
-        created.append(orjson.loads(payload)["id"])
-
-    def status_move(n: int) -> tuple[str, str, bytes]:
-        return "PATCH", f"{TICKETS}{created[n]}/", b'{"status":"acknowledged"}'
-
-    def delete(n: int) -> tuple[str, str, bytes]:
-        return "DELETE", f"{TICKETS}{created[n]}/", b""
 
     def edit(n: int) -> tuple[str, str, bytes]:
         return (
@@ -458,13 +495,23 @@ def write_scenarios(seeded: Seeded, pick: Callable[[str], int]) -> list[Scenario
             orjson.dumps({"title": f"Bench incident, edit {n}"}),
         )
 
+    fresh, alive = pool.fresh.__len__, pool.alive
     return [
-        Scenario("create ticket", "write", lambda n: ("POST", TICKETS, body), 201,
-                 on_response=keep),
+        Scenario("create ticket", "write", pool.create, 201, on_response=pool.keep),
         Scenario("PATCH title", "write", edit),
-        Scenario("PATCH status move", "write", status_move, limit=created.__len__),
-        Scenario("DELETE ticket", "write", delete, 204, limit=created.__len__),
+        Scenario("PATCH status move", "write", pool.status_move, limit=fresh,
+                 prepare=lambda bench: pool.fill(bench, fresh)),
+        Scenario("DELETE ticket", "write", pool.delete, 204, limit=alive,
+                 prepare=lambda bench: pool.fill(bench, alive)),
     ]  # fmt: skip
+
+
+def ticket_pool(seeded: Seeded) -> TicketPool:
+    body = orjson.dumps(
+        {"title": "Bench write", "incident_type": seeded.incident_type,
+         "facility": seeded.facility, "priority": "high"}
+    )  # fmt: skip
+    return TicketPool(body)
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -530,7 +577,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
 
 async def measure_all(bench: Bench, seeded: Seeded) -> list[Result]:
     results = []
-    for scenario in scenarios(seeded):
+    pool = ticket_pool(seeded)
+    for scenario in scenarios(seeded, pool):
         if bench.args.only and not any(word in scenario.name for word in bench.args.only):
             continue
         if scenario.kind == "write" and bench.args.skip_writes:
@@ -538,6 +586,7 @@ async def measure_all(bench: Bench, seeded: Seeded) -> list[Result]:
         results.append(await bench.measure(scenario))
         r = results[-1]
         print(f"  {scenario.name}: {r.rps:,.0f} req/s, {r.server_ms:.2f} ms CPU", flush=True)
+    await pool.drain(bench)
     if not bench.args.only or "csv" in bench.args.only:
         for rows in bench.args.csv_rows:
             after = quote(seeded.csv_after[rows])

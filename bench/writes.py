@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,23 +40,23 @@ from bench.rest import (
 from bench.seed import drop_database, seeded_database
 
 
-def patch_scenario(writers: int, low: int, high: int) -> Scenario:
-    """Request n goes to writer n % writers' own tickets (a stripe of the id range)."""
-    span = max(1, (high - low + 1) // writers)
+def patch_scenario(writers: int, ids: Sequence[int]) -> Scenario:
+    """Request n goes to writer n % writers' own tickets (a stripe of the existing ids)."""
+    span = max(1, len(ids) // writers)
 
     def make(n: int) -> tuple[str, str, bytes]:
         writer, turn = n % writers, n // writers
-        ticket = low + writer * span + turn % span
+        ticket = ids[writer * span + turn % span]
         return "PATCH", f"{TICKETS}{ticket}/", orjson.dumps({"title": f"Bench write {n}"})
 
     return Scenario(f"{writers} writers", "write", make)
 
 
-async def sweep(bench: Bench, low: int, high: int) -> list[tuple[int, Result]]:
+async def sweep(bench: Bench, ids: Sequence[int]) -> list[tuple[int, Result]]:
     results = []
     for writers in bench.args.writers:
         bench.args.concurrency = writers
-        scenario = patch_scenario(writers, low, high)
+        scenario = patch_scenario(writers, ids)
         await bench.run(scenario, duration=bench.args.warmup, measure=False)
         result = await bench.run(scenario, duration=bench.args.duration)
         print(f"  {writers} writers: {result.rps:,.0f} writes/s", flush=True)
@@ -81,10 +82,9 @@ def main() -> int:
         process = start_server(url, port, args.workers, log)
         wait_ready(f"http://{HOST}:{port}", process, log)
         seeded = asyncio.run(inspect(url, []))
-        low, high = seeded.ids["incident_tickets"]
         bench = Bench(port, login(f"http://{HOST}:{port}"), child_pids(process.pid), url, args)
         started_load = load_average()
-        results = asyncio.run(sweep(bench, low, high))
+        results = asyncio.run(sweep(bench, seeded.ids["incident_tickets"]))
     finally:
         if process is not None:
             stop_server(process)
