@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from db.types import dumps
-from domain.schemas import etag_of
+from domain.schemas import etag_of_json
 
 
 class JSONResponse(Response):
@@ -38,9 +38,12 @@ async def send_error(
     await send({"type": "http.response.body", "body": response.body})
 
 
-def detail_response(representation: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    """A detail representation with its ETag."""
-    return JSONResponse(representation, status_code, headers={"ETag": etag_of(representation)})
+def detail_response(representation: dict[str, Any], status_code: int = 200) -> Response:
+    """A detail representation with its ETag, both from one rendering of the JSON."""
+    body = dumps(representation)
+    return Response(
+        body, status_code, headers={"ETag": etag_of_json(body)}, media_type=JSONResponse.media_type
+    )
 
 
 def no_content() -> Response:

@@ -7,11 +7,13 @@ the plain path fills them in with `Bound.plain()` and lets `databases` compile i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.sql import ClauseElement, visitors
+from sqlalchemy import Table
+from sqlalchemy.sql import ClauseElement, bindparam, visitors
 from sqlalchemy.sql.elements import BindParameter
 
 
@@ -44,3 +46,65 @@ def bound(statement: ClauseElement, /, **values: Any) -> Any:
 def plain(query: Any) -> Any:
     """What `databases` can compile: a `Bound` with its values filled in, else `query` as is."""
     return query.plain() if isinstance(query, Bound) else query
+
+
+@dataclass(frozen=True, slots=True)
+class DetailQuery:
+    """One row by id, built once per shape (at import): a detail read, or the read before a
+    write, then costs no statement building and no cache-key walk, only its values.
+
+    `every`: the row whoever may see every row reads; `own`: the same narrowed to one owner
+    (`owner_column`), for rows only their owner (or a manager, an admin) may read.
+    """
+
+    every: Any
+    own: Any = None
+
+    @classmethod
+    def of(cls, query: Any, id_column: Any, *, owner_column: Any = None) -> DetailQuery:
+        every = query.where(id_column == bindparam("object_id"))
+        own = None if owner_column is None else every.where(owner_column == bindparam("owner_id"))
+        return cls(every, own)
+
+    # Any, like `bound`: `databases`' connections are typed to take statements only.
+    def by_id(self, object_id: int) -> Any:
+        return Bound(self.every, {"object_id": object_id})
+
+    def owned_by(self, owner_id: int, object_id: int) -> Any:
+        assert self.own is not None, "DetailQuery.of(..., owner_column=) was not given"
+        return Bound(self.own, {"object_id": object_id, "owner_id": owner_id})
+
+
+def _value_param(table: Table, key: str) -> BindParameter[Any]:
+    # Not the column's own name: SQLAlchemy keeps those for its implicit VALUES parameters.
+    return bindparam(f"v_{key}", type_=table.c[key].type)
+
+
+@functools.cache
+def _insert_returning(table: Table, keys: tuple[str, ...]) -> Any:
+    values = {key: _value_param(table, key) for key in keys}
+    return table.insert().values(values).returning(*table.c)
+
+
+@functools.cache
+def _update_returning(table: Table, keys: tuple[str, ...]) -> Any:
+    values = {key: _value_param(table, key) for key in keys}
+    return (
+        table.update().where(table.c.id == bindparam("where_id")).values(values).returning(*table.c)
+    )
+
+
+def insert_returning(table: Table, values: Mapping[str, Any]) -> Any:
+    """INSERT one row and return all its columns: the statement is built once per table and
+    set of columns (writes repeat a handful of them), then only the values change."""
+    statement = _insert_returning(table, tuple(values))
+    return Bound(statement, {f"v_{key}": value for key, value in values.items()})
+
+
+def update_returning(table: Table, row_id: int, values: Mapping[str, Any]) -> Any:
+    """UPDATE the row whose `id` is `row_id` and return all its columns; built like
+    `insert_returning`."""
+    statement = _update_returning(table, tuple(values))
+    return Bound(
+        statement, {"where_id": row_id, **{f"v_{key}": value for key, value in values.items()}}
+    )

@@ -20,6 +20,7 @@ from databases.core import Connection, Transaction
 
 from db.effects import CommittedEvent, Effects, EffectSink, QueuedTask, Revocation
 from db.errors import constraint_violation
+from db.statements import bound
 from db.tables import events, history, users
 from db.types import dumps
 
@@ -56,6 +57,13 @@ class _PendingEvent:
     private: bool
 
 
+@dataclass(slots=True)
+class _PendingHistory:
+    subject: str
+    subject_id: int
+    changes: dict[str, list[Any]]
+
+
 @dataclass
 class UnitOfWork:
     """`async with store.unit_of_work(actor_id=...) as uow:` — commit on success, else roll back."""
@@ -67,6 +75,7 @@ class UnitOfWork:
     conn: Connection = field(init=False)
     committed_events: list[CommittedEvent] = field(init=False, default_factory=list)
     _events: list[_PendingEvent] = field(init=False, default_factory=list)
+    _history: list[_PendingHistory] = field(init=False, default_factory=list)
     _revocations: list[Revocation] = field(init=False, default_factory=list)
     _tasks: list[QueuedTask] = field(init=False, default_factory=list)
     _after_commit: list[AfterCommit] = field(init=False, default_factory=list)
@@ -152,17 +161,13 @@ class UnitOfWork:
     async def record_history(
         self, subject: str, subject_id: int, changes: dict[str, list[Any]]
     ) -> None:
-        """Append one history entry: field → [old, new]."""
+        """Append one history entry: field → [old, new].
+
+        Written at commit with the events (on PostgreSQL in the events insert itself: no
+        round trip of its own); nothing reads history inside the transaction that wrote it.
+        """
         if changes:
-            await self.conn.execute(
-                history.insert().values(
-                    subject=subject,
-                    subject_id=subject_id,
-                    actor_id=self.actor_id,
-                    at=self.now,
-                    changes=changes,
-                )
-            )
+            self._history.append(_PendingHistory(subject, subject_id, changes))
 
     def revoke(self, user_id: int, credential_id: str | None = None) -> None:
         """Close sockets opened with these credentials (None: all the user's) after commit."""
@@ -180,12 +185,15 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def _flush_events(self) -> None:
+        """Write the queued history entries and events (in that order) before the commit."""
+        if self.store.is_postgres and self._events:
+            await self._insert_events_locked(self.store.clock())
+            return
+        if self._history:
+            await self._insert_history()
         if not self._events:
             return
         created_at = self.store.clock()
-        if self.store.is_postgres:
-            await self._insert_events_locked(created_at)
-            return
         for pending in self._events:
             values = {**asdict(pending), "created_at": created_at}
             event_id = await self.conn.execute(events.insert().values(**values))
@@ -200,27 +208,62 @@ class UnitOfWork:
         statement of its own followed by one insert per event.
         """
         pending = self._events
-        rows = await self.conn.fetch_all(
-            _LOCKED_EVENTS_INSERT.bindparams(
-                key=EVENTS_ADVISORY_LOCK_KEY,
-                topics=[p.topic for p in pending],
-                actions=[p.action for p in pending],
-                object_ids=[p.object_id for p in pending],
-                datas=[p.data for p in pending],
-                owner_ids=[p.owner_id for p in pending],
-                privates=[p.private for p in pending],
-                created_at=created_at,
-            )
-        )
+        values: dict[str, Any] = {
+            "key": EVENTS_ADVISORY_LOCK_KEY,
+            "topics": [p.topic for p in pending],
+            "actions": [p.action for p in pending],
+            "object_ids": [p.object_id for p in pending],
+            "datas": [p.data for p in pending],
+            "owner_ids": [p.owner_id for p in pending],
+            "privates": [p.private for p in pending],
+            "created_at": created_at,
+        }
+        statement = _LOCKED_EVENTS_INSERT
+        if self._history:
+            statement = _HISTORY_AND_LOCKED_EVENTS_INSERT
+            values.update(self._history_values())
+        rows = await self.conn.fetch_all(bound(statement, **values))
         ids = sorted(row[0] for row in rows)  # drawn in `n` order, one per event
         for event_id, p in zip(ids, pending, strict=True):
             values = {**asdict(p), "created_at": created_at}
             self.committed_events.append(CommittedEvent(id=event_id, **values))
 
+    def _history_values(self) -> dict[str, Any]:
+        return {
+            "h_subjects": [h.subject for h in self._history],
+            "h_subject_ids": [h.subject_id for h in self._history],
+            "h_changes": [dumps(h.changes).decode() for h in self._history],
+            "h_actor_id": self.actor_id,
+            "h_at": self.now,
+        }
 
+    async def _insert_history(self) -> None:
+        if self.store.is_postgres:  # one round trip for them all
+            await self.conn.execute(bound(_HISTORY_INSERT, **self._history_values()))
+            return
+        for entry in self._history:
+            await self.conn.execute(
+                history.insert().values(
+                    subject=entry.subject,
+                    subject_id=entry.subject_id,
+                    actor_id=self.actor_id,
+                    at=self.now,
+                    changes=entry.changes,
+                )
+            )
+
+
+# PostgreSQL: the history entries of one transaction, in the order they were recorded.
+_HISTORY_ROWS = """
+    INSERT INTO history (subject, subject_id, actor_id, at, changes)
+    SELECT h.subject, h.subject_id, :h_actor_id, :h_at, h.changes
+    FROM unnest(CAST(:h_subjects AS text[]), CAST(:h_subject_ids AS int[]),
+                CAST(:h_changes AS text[]))
+        WITH ORDINALITY AS h(subject, subject_id, changes, n)
+    ORDER BY h.n
+"""
 # The events of one transaction, inserted in order after taking the events lock.
-_LOCKED_EVENTS_INSERT = sa.text(
-    """
+_EVENTS_ROWS = """
     INSERT INTO events (topic, action, object_id, data, owner_id, private, created_at)
     SELECT e.topic, e.action, e.object_id, e.data, e.owner_id, e.private, :created_at
     FROM (SELECT pg_advisory_xact_lock(:key)) AS locked,
@@ -229,8 +272,19 @@ _LOCKED_EVENTS_INSERT = sa.text(
             WITH ORDINALITY AS e(topic, action, object_id, data, owner_id, private, n)
     ORDER BY e.n
     RETURNING id
-    """
-).bindparams(
+"""
+_HISTORY_PARAMS = (
+    sa.bindparam("h_actor_id", type_=sa.Integer),
+    sa.bindparam("h_at", type_=sa.DateTime(timezone=True)),
+)
+_EVENTS_PARAMS = (
     sa.bindparam("key", type_=sa.BigInteger),
     sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
 )
+_LOCKED_EVENTS_INSERT = sa.text(_EVENTS_ROWS).bindparams(*_EVENTS_PARAMS)
+_HISTORY_INSERT = sa.text(_HISTORY_ROWS).bindparams(*_HISTORY_PARAMS)
+# Both in one statement: a write's history costs no round trip of its own. The history
+# insert is a data-modifying CTE, run to completion with the statement.
+_HISTORY_AND_LOCKED_EVENTS_INSERT = sa.text(
+    f"WITH recorded AS ({_HISTORY_ROWS}) {_EVENTS_ROWS}"
+).bindparams(*_HISTORY_PARAMS, *_EVENTS_PARAMS)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
-from db.statements import bound
+from db.statements import DetailQuery, bound
 from db.tables import api_keys, locations, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -67,8 +67,17 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return query if actor.is_admin else query.where(api_keys.c.user_id == actor.id)
 
 
+# The detail read: built once, only the ids change.
+_DETAIL = DetailQuery.of(sa.select(api_keys), api_keys.c.id, owner_column=api_keys.c.user_id)
+
+
+def _detail(actor: Actor, key_id: int) -> Any:
+    """The rule of `list_query` (own keys; an admin's: everyone's) for one key."""
+    return _DETAIL.by_id(key_id) if actor.is_admin else _DETAIL.owned_by(actor.id, key_id)
+
+
 async def get_api_key(conn: Connection, actor: Actor, key_id: int) -> dict[str, Any] | None:
-    row = await conn.fetch_one(list_query(actor).where(api_keys.c.id == key_id))
+    row = await conn.fetch_one(_detail(actor, key_id))
     return serialize(row) if row else None
 
 
@@ -117,7 +126,7 @@ async def delete_api_key(
     uow: UnitOfWork, actor: Actor, key_id: int, *, if_match: str | None = None
 ) -> None:
     """Revoke a key: the row goes, and its sockets close once the transaction commits."""
-    row = await uow.conn.fetch_one(list_query(actor).where(api_keys.c.id == key_id))
+    row = await uow.conn.fetch_one(_detail(actor, key_id))
     if row is None:
         raise NotFound()
     await uow.conn.execute(api_keys.delete().where(api_keys.c.id == key_id))

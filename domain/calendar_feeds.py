@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import StrictInt
 
+from db.statements import DetailQuery
 from db.tables import (
     calendar_feeds,
     facilities,
@@ -65,8 +66,16 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     )
 
 
+# The detail read (`list_query` for one id): built once, only the ids change.
+_DETAIL = DetailQuery.of(
+    sa.select(calendar_feeds).where(calendar_feeds.c.revoked_at.is_(None)),
+    calendar_feeds.c.id,
+    owner_column=calendar_feeds.c.owner_id,
+)
+
+
 async def get_feed(conn: Connection, actor: Actor, feed_id: int) -> dict[str, Any] | None:
-    row = await conn.fetch_one(list_query(actor).where(calendar_feeds.c.id == feed_id))
+    row = await conn.fetch_one(_DETAIL.owned_by(actor.id, feed_id))
     return serialize(row) if row else None
 
 

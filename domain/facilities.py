@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field
 
+from db.statements import DetailQuery
 from db.tables import facilities, locations
 from db.types import Row
 from db.uow import UnitOfWork
@@ -54,10 +55,14 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(facilities)
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(sa.select(facilities), facilities.c.id)
+
+
 async def get_facility(
     conn: Connection, actor: Actor | None, facility_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(sa.select(facilities).where(facilities.c.id == facility_id))
+    row = await conn.fetch_one(_DETAIL.by_id(facility_id))
     return serialize(row) if row else None
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field, field_validator
 
+from db.statements import DetailQuery
 from db.tables import incident_types
 from db.types import Row
 from db.uow import UnitOfWork
@@ -56,10 +57,14 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(incident_types)
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(sa.select(incident_types), incident_types.c.id)
+
+
 async def get_incident_type(
     conn: Connection, actor: Actor | None, type_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(sa.select(incident_types).where(incident_types.c.id == type_id))
+    row = await conn.fetch_one(_DETAIL.by_id(type_id))
     return serialize(row) if row else None
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field, field_validator
 
+from db.statements import DetailQuery
 from db.tables import locations
 from db.types import Row
 from db.uow import UnitOfWork
@@ -70,10 +71,14 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return sa.select(locations)
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(sa.select(locations), locations.c.id)
+
+
 async def get_location(
     conn: Connection, actor: Actor | None, location_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(sa.select(locations).where(locations.c.id == location_id))
+    row = await conn.fetch_one(_DETAIL.by_id(location_id))
     return serialize(row) if row else None
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import StrictBool
 
+from db.statements import DetailQuery
 from db.tables import notifications, profiles, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -45,10 +46,16 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return sa.select(notifications).where(notifications.c.user_id == actor.id)
 
 
+# The detail read (`list_query` for one id): built once, only the ids change.
+_DETAIL = DetailQuery.of(
+    sa.select(notifications), notifications.c.id, owner_column=notifications.c.user_id
+)
+
+
 async def get_notification(
     conn: Connection, actor: Actor, notification_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(list_query(actor).where(notifications.c.id == notification_id))
+    row = await conn.fetch_one(_DETAIL.owned_by(actor.id, notification_id))
     return serialize(row) if row else None
 
 

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from db.statements import bound
 from db.tables import counters
 from db.uow import UnitOfWork
 
 NUMBER_DIGITS = 6
 
 
-async def next_value(uow: UnitOfWork, *, name: str) -> int:
-    """Take the next value of counter `name` inside the caller's transaction."""
-    # Creating the row first (a no-op when it exists) lets the UPDATE below lock it; concurrent
-    # creators then queue on that row lock, so no two committed callers get the same value.
-    dialect_insert = postgresql.insert if uow.store.is_postgres else sqlite.insert
-    await uow.conn.execute(
-        dialect_insert(counters).values(name=name, value=0).on_conflict_do_nothing()
-    )
-    value = await uow.conn.fetch_val(
-        sa.update(counters)
-        .where(counters.c.name == name)
-        .values(value=counters.c.value + 1)
+def _take_next(insert: Any) -> Any:
+    """Create the counter at 1, or add 1 to it, in one statement that returns the value.
+
+    On PostgreSQL the conflicting row is locked until the transaction ends, so concurrent
+    callers queue on it and no two committed callers get the same value; SQLite has one
+    writer at a time.
+    """
+    return (
+        insert(counters)
+        .values(name=sa.bindparam("counter"), value=1)
+        .on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
+        )
         .returning(counters.c.value)
     )
+
+
+# Built once per dialect: one round trip per number, nothing compiled per call.
+_TAKE_NEXT = {True: _take_next(postgresql.insert), False: _take_next(sqlite.insert)}
+
+
+async def next_value(uow: UnitOfWork, *, name: str) -> int:
+    """Take the next value of counter `name` inside the caller's transaction."""
+    value = await uow.conn.fetch_val(bound(_TAKE_NEXT[uow.store.is_postgres], counter=name))
     return int(value)
 
 

@@ -10,6 +10,7 @@ from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
 from db.aggregates import joined_text, split_ids
+from db.statements import DetailQuery
 from db.tables import facilities, scheduled_event_attendees, scheduled_events, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -91,10 +92,14 @@ def has_attendee(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     return sa.exists().where(a.c.event_id == scheduled_events.c.id, condition)
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(EVERY_EVENT, scheduled_events.c.id)
+
+
 async def get_scheduled_event(
     conn: Connection, actor: Actor | None, event_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(list_query().where(scheduled_events.c.id == event_id))
+    row = await conn.fetch_one(_DETAIL.by_id(event_id))
     return serialize(row) if row else None
 
 

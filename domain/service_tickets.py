@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field
 
+from db.statements import DetailQuery
 from db.tables import service_tickets
 from db.types import Row
 from db.uow import UnitOfWork
@@ -88,10 +89,14 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return EVERY_TICKET
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(EVERY_TICKET, service_tickets.c.id)
+
+
 async def get_service_ticket(
     conn: Connection, actor: Actor | None, ticket_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(sa.select(service_tickets).where(service_tickets.c.id == ticket_id))
+    row = await conn.fetch_one(_DETAIL.by_id(ticket_id))
     return serialize(row) if row else None
 
 

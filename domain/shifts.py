@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
+from db.statements import DetailQuery
 from db.tables import facilities, shifts, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -24,7 +25,7 @@ from domain.recurrence import (
     parse_rrule,
     precheck_rrule,
 )
-from domain.references import require_row
+from domain.references import check_rows
 from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 from domain.time_off import conflicts_followed
@@ -83,8 +84,12 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
     return EVERY_SHIFT
 
 
+# The detail read (GET, and before every write): built once, only the id changes.
+_DETAIL = DetailQuery.of(EVERY_SHIFT, shifts.c.id)
+
+
 async def get_shift(conn: Connection, actor: Actor | None, shift_id: int) -> dict[str, Any] | None:
-    row = await conn.fetch_one(sa.select(shifts).where(shifts.c.id == shift_id))
+    row = await conn.fetch_one(_DETAIL.by_id(shift_id))
     return serialize(row) if row else None
 
 
@@ -150,8 +155,7 @@ async def _check_no_overlap(
 
 
 async def _check_refs(conn: Connection, shift: ShiftIn) -> None:
-    await require_row(conn, field="user", table=users, value=shift.user)
-    await require_row(conn, field="facility", table=facilities, value=shift.facility)
+    await check_rows(conn, {"user": (users, shift.user), "facility": (facilities, shift.facility)})
 
 
 def _row_values(shift: ShiftIn) -> dict[str, Any]:

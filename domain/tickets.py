@@ -11,13 +11,13 @@ from databases.core import Connection
 
 from db.priorities import PRIORITIES as PRIORITIES  # re-exported: in db/, an index uses it
 from db.priorities import priority_rank as priority_rank
+from db.statements import insert_returning, update_returning
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
-from domain.errors import ValidationFailed
 from domain.notifications import notify
 from domain.numbers import next_number
-from domain.references import invalid_pk
+from domain.references import check_rows
 from domain.schemas import changed_fields, check_if_match
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -50,10 +50,10 @@ async def insert_ticket(
 ) -> dict[str, Any]:
     """Number and insert a checked ticket, announce it, and tell its assignee."""
     number = await next_number(uow, name=kind.counter, prefix=kind.number_prefix)
-    row = await uow.conn.fetch_one(
-        kind.table.insert()
-        .values(**columns, number=number, created_at=uow.now, updated_at=uow.now)
-        .returning(*kind.table.c)  # the representation without reading the row again
+    row = await uow.conn.fetch_one(  # the representation without reading the row again
+        insert_returning(
+            kind.table, {**columns, "number": number, "created_at": uow.now, "updated_at": uow.now}
+        )
     )
     assert row is not None
     created = kind.serialize(row)
@@ -75,10 +75,7 @@ async def update_ticket(
         return current
     ticket_id = current["id"]
     row = await uow.conn.fetch_one(
-        kind.table.update()
-        .where(kind.table.c.id == ticket_id)
-        .values(**columns, updated_at=uow.now)
-        .returning(*kind.table.c)
+        update_returning(kind.table, ticket_id, {**columns, "updated_at": uow.now})
     )
     assert row is not None  # `current` was read in this transaction
     updated = kind.serialize(row)
@@ -113,15 +110,14 @@ async def check_references(
     `unchanged`: the current representation on an update; a reference it already holds
     exists (the foreign key keeps it), so a PATCH of other fields reads nothing here.
     """
-    errors: dict[str, list[str]] = {}
-    for field, (table, value) in refs.items():
-        if value is None or (unchanged is not None and unchanged.get(field) == value):
-            continue
-        found = await conn.fetch_val(sa.select(table.c.id).where(table.c.id == value))
-        if found is None:
-            errors[field] = [invalid_pk(value)]
-    if errors:
-        raise ValidationFailed(errors)
+    await check_rows(
+        conn,
+        {
+            field: (table, value)
+            for field, (table, value) in refs.items()
+            if unchanged is None or unchanged.get(field) != value
+        },
+    )
 
 
 def common_references(values: Mapping[str, Any]) -> dict[str, tuple[sa.Table, int | None]]:

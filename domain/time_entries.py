@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime
 
+from db.statements import DetailQuery
 from db.tables import incident_tickets, service_tickets, shifts, time_entries, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -19,7 +20,7 @@ from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.limits import LongText
 from domain.privacy import visible_to
 from domain.recurrence import DEFAULT_TIMEZONE, user_timezone
-from domain.references import require_row
+from domain.references import check_rows
 from domain.resource import ResourceRules
 from domain.schemas import Schema, changed_fields, check_if_match, merge_for_update, validate
 
@@ -90,14 +91,21 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return sa.select(time_entries).where(visibility(actor))
 
 
+# The detail read (GET, and before every write): built once, only the ids change.
+_DETAIL = DetailQuery.of(EVERY_ENTRY, time_entries.c.id, owner_column=time_entries.c.user_id)
+
+
 async def get_time_entry(conn: Connection, actor: Actor, entry_id: int) -> dict[str, Any] | None:
     """The entry if `actor` may see it; someone else's private row is None (404)."""
-    row = await conn.fetch_one(list_query(actor).where(time_entries.c.id == entry_id))
+    query = (
+        _DETAIL.by_id(entry_id) if actor.is_manager else _DETAIL.owned_by(actor.id, entry_id)
+    )  # the rule of `visibility`, in a statement built once
+    row = await conn.fetch_one(query)
     return serialize(row) if row else None
 
 
 async def _load(conn: Connection, entry_id: int) -> dict[str, Any]:
-    row = await conn.fetch_one(sa.select(time_entries).where(time_entries.c.id == entry_id))
+    row = await conn.fetch_one(_DETAIL.by_id(entry_id))
     if row is None:
         raise NotFound()
     return serialize(row)
@@ -106,13 +114,14 @@ async def _load(conn: Connection, entry_id: int) -> dict[str, Any]:
 async def _check_entry(conn: Connection, entry: TimeEntryIn, *, user_id: int) -> None:
     if entry.end <= entry.start:
         raise ValidationFailed.on("end", "End must be after start.")
-    await require_row(conn, field="user", table=users, value=user_id)
-    await require_row(conn, field="shift", table=shifts, value=entry.shift)
-    await require_row(
-        conn, field="incident_ticket", table=incident_tickets, value=entry.incident_ticket
-    )
-    await require_row(
-        conn, field="service_ticket", table=service_tickets, value=entry.service_ticket
+    await check_rows(
+        conn,
+        {
+            "user": (users, user_id),
+            "shift": (shifts, entry.shift),
+            "incident_ticket": (incident_tickets, entry.incident_ticket),
+            "service_ticket": (service_tickets, entry.service_ticket),
+        },
     )
     if entry.shift is not None:
         owner = await conn.fetch_val(sa.select(shifts.c.user_id).where(shifts.c.id == entry.shift))

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 
 from db.aggregates import SEPARATOR, epoch_secs, joined_text
+from db.statements import DetailQuery
 from db.tables import facilities, locations, shifts, time_off_requests
 from db.types import Row
 from db.uow import UnitOfWork
@@ -147,14 +148,23 @@ def list_query(actor: Actor) -> sa.Select[Any]:
     return _query().where(visibility(actor))
 
 
+# The detail read (GET, and before every write): built once, only the ids change.
+_DETAIL = DetailQuery.of(
+    EVERY_REQUEST, time_off_requests.c.id, owner_column=time_off_requests.c.user_id
+)
+
+
 async def get_time_off(conn: Connection, actor: Actor, request_id: int) -> dict[str, Any] | None:
     """The request if `actor` may see it; someone else's private row is None (404)."""
-    row = await conn.fetch_one(list_query(actor).where(time_off_requests.c.id == request_id))
+    query = (
+        _DETAIL.by_id(request_id) if actor.is_manager else _DETAIL.owned_by(actor.id, request_id)
+    )  # the rule of `visibility`, in a statement built once
+    row = await conn.fetch_one(query)
     return serialize(row) if row else None
 
 
 async def _load(conn: Connection, request_id: int) -> dict[str, Any]:
-    row = await conn.fetch_one(_query().where(time_off_requests.c.id == request_id))
+    row = await conn.fetch_one(_DETAIL.by_id(request_id))
     if row is None:
         raise NotFound()
     return serialize(row)

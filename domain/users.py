@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases.core import Connection
 
+from db.statements import DetailQuery
 from db.tables import profiles, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -83,15 +84,20 @@ def current_user_object(profile: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Detail reads by user id and by profile id: built once, only the id changes.
+_BY_USER = DetailQuery.of(profile_query(), users.c.id)
+_DETAIL = DetailQuery.of(profile_query(), profiles.c.id)
+
+
 async def get_profile_by_user(conn: Connection, *, user_id: int) -> dict[str, Any] | None:
-    row = await conn.fetch_one(profile_query().where(users.c.id == user_id))
+    row = await conn.fetch_one(_BY_USER.by_id(user_id))
     return serialize_profile(row) if row else None
 
 
 async def get_profile(
     conn: Connection, actor: Actor | None, profile_id: int
 ) -> dict[str, Any] | None:
-    row = await conn.fetch_one(profile_query().where(profiles.c.id == profile_id))
+    row = await conn.fetch_one(_DETAIL.by_id(profile_id))
     return serialize_profile(row) if row else None
 
 

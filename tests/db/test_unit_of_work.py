@@ -37,6 +37,32 @@ async def test_commit_writes_row_history_and_event_together(store) -> None:
     assert isinstance(event, CommittedEvent) and event.object_id == location_id
 
 
+async def test_history_is_written_at_commit_in_order_with_or_without_events(store) -> None:
+    """History goes out with the events (PostgreSQL: in their insert), in recording order."""
+    async with store.unit_of_work(actor_id=None) as uow:
+        first = await _insert_location(uow, "A")
+        second = await _insert_location(uow, "B")
+    async with store.unit_of_work(actor_id=None) as uow:  # history, no event
+        await uow.record_history("locations", first, {"name": ["A", "A1"]})
+        await uow.record_history("locations", second, {"code": ["B", "B1"]})
+    async with store.unit_of_work(actor_id=None) as uow:  # history and events
+        await uow.record_history("locations", second, {"name": ["B", "B2"], "at": [None, uow.now]})
+        await uow.record_history("locations", first, {})  # no change, no entry
+        uow.emit("locations", "updated", object_id=second, data={"id": second})
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(sa.select(history).order_by(history.c.id))
+    assert [(r["subject"], r["subject_id"], r["changes"]) for r in rows] == [
+        ("locations", first, {"name": ["A", "A1"]}),
+        ("locations", second, {"code": ["B", "B1"]}),
+        (
+            "locations",
+            second,
+            {"name": ["B", "B2"], "at": [None, uow.now.isoformat().replace("+00:00", "Z")]},
+        ),
+    ]
+    assert rows[2]["at"] == uow.now and rows[2]["actor_id"] is None
+
+
 async def test_error_rolls_back_everything(store) -> None:
     with pytest.raises(RuntimeError):
         async with store.unit_of_work(actor_id=None) as uow:
