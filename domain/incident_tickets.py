@@ -121,7 +121,6 @@ KIND = TicketKind(
     table=incident_tickets,
     counter=COUNTER,
     number_prefix=NUMBER_PREFIX,
-    require=require_incident_ticket,
     renamed={"incident_type_id": "incident_type", "facility_id": "facility"},
     serialize=serialize,
 )

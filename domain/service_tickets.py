@@ -113,7 +113,6 @@ KIND = TicketKind(
     table=service_tickets,
     counter=COUNTER,
     number_prefix=NUMBER_PREFIX,
-    require=require_service_ticket,
     renamed={"facility_id": "facility"},
     serialize=serialize,
 )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
-from db.statements import DetailQuery
+from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import facilities, shifts, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -231,14 +231,14 @@ async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -
             },
             created_by=actor.id,
         )
+    values = {**_row_values(shift), "series_id": series_id}
     async with conflicts_followed(uow, user_ids=[shift.user]):
-        shift_id = await uow.conn.execute(
-            shifts.insert().values(
-                **_row_values(shift), series_id=series_id, created_at=uow.now, updated_at=uow.now
-            )
+        row = await uow.conn.fetch_one(  # the representation without reading the row again
+            insert_returning(shifts, {**values, "created_at": uow.now, "updated_at": uow.now})
         )
-    created = await _require(uow.conn, shift_id)
-    uow.emit(TOPIC, "created", object_id=shift_id, data=created)
+    assert row is not None
+    created = serialize(row)
+    uow.emit(TOPIC, "created", object_id=created["id"], data=created)
     await _notify(uow, created, kind="shift_assigned", title="New shift assigned to you")
     return created
 
@@ -273,12 +273,11 @@ async def update_shift(
             uow, user_id=shift.user, start=shift.start, end=shift.end, exclude_id=shift_id
         )
     async with conflicts_followed(uow, user_ids=[current["user"], shift.user]):
-        await uow.conn.execute(
-            shifts.update()
-            .where(shifts.c.id == shift_id)
-            .values(**_row_values(shift), updated_at=uow.now)
+        row = await uow.conn.fetch_one(
+            update_returning(shifts, shift_id, {**_row_values(shift), "updated_at": uow.now})
         )
-    updated = await _require(uow.conn, shift_id)
+    assert row is not None  # `current` was read in this transaction
+    updated = serialize(row)
     await uow.record_history(TOPIC, shift_id, changes)
     uow.emit(TOPIC, "updated", object_id=shift_id, data=updated)
     await _notify_change(uow, current, updated, changes)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime
 
-from db.statements import DetailQuery
+from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import incident_tickets, service_tickets, shifts, time_entries, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -104,13 +104,6 @@ async def get_time_entry(conn: Connection, actor: Actor, entry_id: int) -> dict[
     return serialize(row) if row else None
 
 
-async def _load(conn: Connection, entry_id: int) -> dict[str, Any]:
-    row = await conn.fetch_one(_DETAIL.by_id(entry_id))
-    if row is None:
-        raise NotFound()
-    return serialize(row)
-
-
 async def _check_entry(conn: Connection, entry: TimeEntryIn, *, user_id: int) -> None:
     if entry.end <= entry.start:
         raise ValidationFailed.on("end", "End must be after start.")
@@ -168,14 +161,12 @@ async def create_time_entry(
     user_id = entry.user if actor.is_manager and entry.user is not None else actor.id
     await _check_entry(uow.conn, entry, user_id=user_id)
     date = await _entry_date(uow.conn, entry, user_id=user_id)
-    entry_id = await uow.conn.execute(
-        time_entries.insert().values(
-            **_row_values(entry, user_id=user_id, date=date),
-            created_at=uow.now,
-            updated_at=uow.now,
-        )
+    values = _row_values(entry, user_id=user_id, date=date)
+    row = await uow.conn.fetch_one(  # the representation without reading the row again
+        insert_returning(time_entries, {**values, "created_at": uow.now, "updated_at": uow.now})
     )
-    created = await _load(uow.conn, entry_id)
+    assert row is not None
+    created = serialize(row)
     _emit(uow, "created", created)
     return created
 
@@ -229,12 +220,11 @@ async def update_time_entry(
         await _check_entry(uow.conn, entry, user_id=user_id)
     if "status" in changes and entry.status in REVIEW_STATUSES:
         values.update(reviewed_by=actor.id, reviewed_at=uow.now)
-    await uow.conn.execute(
-        time_entries.update()
-        .where(time_entries.c.id == entry_id)
-        .values(**values, updated_at=uow.now)
+    row = await uow.conn.fetch_one(
+        update_returning(time_entries, entry_id, {**values, "updated_at": uow.now})
     )
-    updated = await _load(uow.conn, entry_id)
+    assert row is not None  # `current` was read in this transaction
+    updated = serialize(row)
     await uow.record_history(TOPIC, entry_id, changes)
     _emit(uow, "updated", updated)
     return updated

@@ -214,13 +214,18 @@ async def test_put_requires_fields_and_if_match_guards_writes(manager, kind) -> 
 
 
 async def test_stale_if_match_on_delete_is_412(login, manager, kind) -> None:
+    """The delete (thread included) is refused whole: nothing of the ticket goes."""
     ticket = await make_incident(manager, incident_type=kind["id"])
     url = url_of(ticket)
     admin = await login("admin")
     etag = (await admin.get(url)).headers["ETag"]
     await manager.patch(url, json={"title": "Changed"})
+    await manager.post(url + "comments/", json={"body": "note"})
     assert (await admin.delete(url, headers={"If-Match": etag})).status_code == 412
     assert (await admin.get(url)).status_code == 200
+    assert (await admin.get(url + "comments/")).json()["count"] == 1
+    assert (await admin.get(url + "history/")).json()["count"] == 1
+    assert (await admin.delete(f"{LIST}999999/")).status_code == 404
 
 
 async def test_every_change_is_recorded_in_history(login, manager, kind, store) -> None:
