@@ -68,6 +68,36 @@ def test_rendered_rows_spell_cells_as_csv_cell_does() -> None:
     assert next(csv.reader(io.StringIO(text))) == [csv_export.csv_cell(v) for v in values]
 
 
+def test_rendered_columns_of_mixed_rows_spell_cells_as_csv_cell_does() -> None:
+    """Cells are converted a column at a time by the column's types: every mix of types in
+    a column (formula text among plain text, nulls, bools among ints, other time zones, a
+    NUL before "=") still gives `csv_cell`'s spelling of each cell."""
+    when = datetime(2026, 11, 26, 14, 5, 7, 120, tzinfo=UTC)
+    columns_of_values: list[list[object]] = [
+        [1, 2, None, 3],
+        [1.5, None, 2, 0.1],
+        ["plain", None, "a,b", 'say "hi"'],
+        ["plain", "=1+1", None, "-5 dB"],
+        ["ok", "x\x00=y", "", "\tq"],
+        [when, None, datetime(2026, 1, 1, tzinfo=CET), when.replace(microsecond=0)],
+        [date(2026, 11, 26), when, None, date(2026, 1, 1)],
+        [None, None, None, None],
+        [True, False, None, True],
+        [True, 1, 0, None],
+        [[1, 2], {"a": 1}, None, ["x"]],
+        ["multi\nline", "cr\r", "text", "null"],
+    ]
+    columns = [f"c{i}" for i in range(len(columns_of_values))]
+    by_row = zip(*columns_of_values, strict=True)
+    rows = [dict(zip(columns, values, strict=True)) for values in by_row]
+    text = csv_export._render(rows, columns, header=True)
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([csv_export.csv_cell(row[c]) for c in columns] for row in rows)
+    assert text == expected.getvalue()
+
+
 async def test_incident_csv_has_every_filtered_row_and_no_pages(login, monkeypatch) -> None:
     monkeypatch.setattr(csv_export, "ROWS_PER_CHUNK", 2)  # several chunks, one header
     manager = await login("manager")
