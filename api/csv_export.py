@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from datetime import date, datetime
 from typing import Any
 
@@ -110,9 +110,12 @@ async def _stream(
             )
         chunk: list[dict[str, Any]] = []
         header = True
-        async for row in iterate_all(
-            conn, query, spec=spec, params=params, extra_where=extra_where
-        ):
+        rows = iterate_all(
+            conn, query, spec=spec, params=params, extra_where=extra_where, cursor=store.is_postgres
+        )
+        # Closed before the transaction ends, whatever stops the loop (`conn.iterate` holds
+        # a savepoint while it runs).
+        async for row in await stack.enter_async_context(aclosing(rows)):
             chunk.append(serialize(row))
             if columns is None:
                 columns = list(chunk[0])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from time import monotonic
@@ -407,7 +407,7 @@ async def paginate(
     }
 
 
-async def iterate_all(
+def iterate_all(
     conn: Connection,
     query: sa.Select[Any],
     *,
@@ -415,14 +415,29 @@ async def iterate_all(
     params: QueryParams,
     extra_where: Sequence[sa.ColumnElement[bool]] = (),
     batch_size: int = 1000,
-) -> Any:
-    """Yield every matching row in list order, in keyset-free batches (CSV export)."""
+    cursor: bool = False,
+) -> AsyncGenerator[Any, None]:
+    """Every matching row in list order (CSV export).
+
+    `cursor` (PostgreSQL, inside a transaction): one statement read through a server-side
+    cursor (`conn.iterate`). Else keyset-free batches of `batch_size` (SQLite: no transaction
+    is held open for a slow download), each of which makes the database skip the rows
+    before it.
+    """
     filtered = query.where(*spec.where(params), *extra_where).order_by(*spec.order_by(params))
+    if cursor:
+        return conn.iterate(filtered)
+    return _in_batches(conn, filtered, batch_size)
+
+
+async def _in_batches(
+    conn: Connection, filtered: sa.Select[Any], size: int
+) -> AsyncGenerator[Any, None]:
     offset = 0
     while True:
-        rows = await conn.fetch_all(filtered.limit(batch_size).offset(offset))
+        rows = await conn.fetch_all(filtered.limit(size).offset(offset))
         for row in rows:
             yield row
-        if len(rows) < batch_size:
+        if len(rows) < size:
             return
-        offset += batch_size
+        offset += size

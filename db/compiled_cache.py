@@ -27,7 +27,7 @@ column_maps)` and `create_column_maps`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,8 @@ from db.statements import Bound, plain
 from db.statements import bound as bound  # where callers used to import it from
 
 STATEMENT_CACHE_SIZE = 500
+# Rows per FETCH of `iterate` (PostgreSQL): asyncpg's own cursor iteration fetches 50.
+ITERATE_BATCH = 1000
 
 BindProcessor = Callable[[Any], Any] | None
 
@@ -238,6 +240,29 @@ class CachingPostgresConnection(PostgresConnection):
         assert self._connection is not None, "Connection is not acquired"
         row = await self._connection.fetchrow(statement.sql, *statement.bind(extracted, values))
         return None if row is None else _record(row, statement, self._dialect)
+
+    async def iterate(self, query: Any) -> AsyncGenerator[Any, None]:
+        """Rows through a server-side cursor, `ITERATE_BATCH` a round trip (CSV export).
+
+        asyncpg's cursor iteration (the parent's) makes a round trip per 50 rows and builds
+        `databases`' slower records. No FETCH runs while a row is out with the caller, so
+        a caller that stops early leaves the connection free for its rollback.
+        """
+        found = self._statements.lookup(query)
+        if found is None:
+            async for record in super().iterate(plain(query)):
+                yield record
+            return
+        statement, extracted, values = found
+        assert self._connection is not None, "Connection is not acquired"
+        cursor = await self._connection.cursor(statement.sql, *statement.bind(extracted, values))
+        dialect = self._dialect
+        while True:
+            rows = await cursor.fetch(ITERATE_BATCH)
+            for row in rows:
+                yield _record(row, statement, dialect)
+            if len(rows) < ITERATE_BATCH:
+                return
 
 
 class CachingPostgresBackend(PostgresBackend):

@@ -15,6 +15,7 @@ from api import csv_export
 from api.crud import Resource, resource_routes
 from api.errors import EXCEPTION_HANDLERS
 from api.resources import incident_tickets as incident_resource
+from db import compiled_cache
 from db.tables import incident_tickets as t
 from domain import incident_tickets
 from domain.actors import Actor, Role
@@ -100,6 +101,7 @@ def test_rendered_columns_of_mixed_rows_spell_cells_as_csv_cell_does() -> None:
 
 async def test_incident_csv_has_every_filtered_row_and_no_pages(login, monkeypatch) -> None:
     monkeypatch.setattr(csv_export, "ROWS_PER_CHUNK", 2)  # several chunks, one header
+    monkeypatch.setattr(compiled_cache, "ITERATE_BATCH", 2)  # several FETCHes (PostgreSQL)
     manager = await login("manager")
     kind = await make_incident_type(manager)
     made = [

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
+from db import compiled_cache
 from db.compiled_cache import CachedStatement
 from db.statements import bound
 from db.tables import events, history, locations
@@ -157,3 +160,28 @@ async def test_rows_read_by_name_position_and_column(store) -> None:
     assert row[1] == "locations" and row["at"].tzinfo is not None
     assert list(row.keys()) == [c.name for c in history.columns]
     assert row._mapping["subject"] == "locations"
+
+
+async def test_iterate_fetches_in_batches_and_may_stop_early(store, monkeypatch) -> None:
+    """`iterate` (a cursor, ITERATE_BATCH rows a FETCH): every row across batch ends, the
+    last batch full or not; a caller that stops early (and closes it) leaves the connection
+    usable."""
+    if not store.is_postgres:
+        pytest.skip("the cursor path is PostgreSQL's")
+    monkeypatch.setattr(compiled_cache, "ITERATE_BATCH", 2)
+    async with store.connection() as conn:
+        for count in (0, 1, 4, 5):
+            async with conn.transaction():
+                got = [row["n"] async for row in conn.iterate(_series(count))]
+            assert got == list(range(1, count + 1))
+        async with conn.transaction(), aclosing(conn.iterate(_series(9))) as rows:
+            async for row in rows:
+                if row["n"] == 3:
+                    break
+        assert await conn.fetch_val("SELECT 7") == 7
+
+
+def _series(count: int) -> sa.Select:
+    """1..count, as rows of `n`."""
+    upto = sa.cast(sa.literal(count), sa.Integer)
+    return sa.select(sa.func.generate_series(sa.cast(sa.literal(1), sa.Integer), upto).label("n"))
