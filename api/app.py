@@ -19,6 +19,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.hosts import AllowedHostsMiddleware
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.outage import DatabaseUnavailableMiddleware
+from api.replica import ReadYourWritesMiddleware
 from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
@@ -132,7 +133,9 @@ def create_app(
         pool_max=settings.database_pool_max,
         sink=sink,
         fast_paths=settings.fast_paths,
+        read_url=settings.database_read_url or None,
     )
+    secret_key = settings.resolved_secret_key()
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]
@@ -187,6 +190,19 @@ def create_app(
                 max_age=600,
             ),
             Middleware(DatabaseUnavailableMiddleware),
+            *(
+                [
+                    Middleware(
+                        ReadYourWritesMiddleware,
+                        store=store,
+                        secret_key=secret_key,
+                        window_secs=settings.database_read_after_write_secs,
+                        secure=settings.cookie_secure,
+                    )
+                ]
+                if store.replica is not None
+                else []
+            ),
             Middleware(AuthMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -194,6 +210,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.secret_key = settings.resolved_secret_key()
+    app.state.secret_key = secret_key
     app.state.realtime_filters = filter_parsers(ROUTES)  # /ws/ filters follow the REST rules
     return app

@@ -121,7 +121,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
                     serialize=resource.serialize,
                     filename=resource.path.strip("/").replace("/", "-") + ".csv",
                 )
-            async with store.connection() as conn:
+            async with store.read_connection() as conn:
                 page = await paginate(
                     conn,
                     _list_query(resource, actor),
@@ -150,7 +150,7 @@ def detail_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Respons
         store = get_store(request)
         object_id = path_id(request)
         if request.method == "GET":
-            async with store.connection() as conn:
+            async with store.read_connection() as conn:
                 found = await resource.get(conn, actor, object_id)
             if found is None or not _visible(resource, actor, found):
                 raise NotFound()

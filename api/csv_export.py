@@ -101,7 +101,7 @@ async def _stream(
     extra_where: Sequence[sa.ColumnElement[bool]],
 ) -> AsyncIterator[str]:
     async with AsyncExitStack() as stack:
-        conn = await stack.enter_async_context(store.connection())
+        conn = await stack.enter_async_context(store.read_connection())
         if store.is_postgres:
             # One snapshot for every batch: no row skipped or repeated while others write.
             # (SQLite reads stay outside a transaction so a slow download never blocks writers.)

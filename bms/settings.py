@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # PostgreSQL connections per `bms serve` process. Few busy connections beat many idle
     # ones: on 2 cores, 8 instead of 20 more than doubled REST throughput (bench/rest.py).
     database_pool_max: int = Field(default=8, gt=0)
+    # A PostgreSQL streaming replica for list and detail reads (docs/scaling.md); empty:
+    # every read from DATABASE_URL. After a client's write, its reads go to the primary until
+    # the replica has replayed it, for at most DATABASE_READ_AFTER_WRITE_SECS (the cookie).
+    database_read_url: str = ""
+    database_read_after_write_secs: int = Field(default=10, gt=0)
     redis_url: str = ""
     secret_key: str = ""
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -138,7 +143,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
         return origins
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _check_database_url(cls, url: str) -> str:
         if not url:
@@ -175,6 +180,11 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY is required when BMS_ENV=production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL is required when BMS_ENV=production")
+        if self.database_read_url and not (
+            self.database_url.startswith("postgresql")
+            and self.database_read_url.startswith("postgresql")
+        ):
+            raise ValueError("DATABASE_READ_URL needs PostgreSQL in it and in DATABASE_URL")
         if self.email_lease_secs <= self.smtp_timeout_secs:
             raise ValueError("EMAIL_LEASE_SECS must be longer than SMTP_TIMEOUT_SECS")
         if self.task_retry_max_secs < self.task_retry_base_secs:

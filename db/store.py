@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from databases.core import Connection
 
 from db.database import make_database
@@ -44,6 +46,49 @@ def _is_closed(raw: Any) -> bool:
         return True
 
 
+# WAL positions as text ("16/B374D848"); as ints (`lsn`) they compare in WAL order.
+_INSERTED = sa.text("SELECT pg_current_wal_insert_lsn()::text")
+_REPLAYED = sa.text("SELECT pg_last_wal_replay_lsn()::text")  # NULL: not a standby
+LSN_UNKNOWN = 1 << 64  # beyond any position: read from the primary
+
+
+def lsn(text: str | None) -> int | None:
+    """A `pg_lsn` as text ("16/B374D848") as an int; None stays None."""
+    if text is None:
+        return None
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+@dataclass
+class ClientWrites:
+    """What one request knows of its client's writes (api/replica.py sets one per request).
+
+    `read_after`: the WAL position its reads must see (the client's last write, from its
+    cookie); `wrote_at`: the position of the newest commit made while answering it.
+    """
+
+    read_after: int | None = None
+    wrote_at: int | None = None
+
+    def wrote(self, position: int) -> None:
+        self.wrote_at = max(self.wrote_at or 0, position)
+        self.read_after = max(self.read_after or 0, position)  # its own later reads too
+
+
+_CLIENT: ContextVar[ClientWrites | None] = ContextVar("bms_client_writes", default=None)
+
+
+@contextmanager
+def client_writes(client: ClientWrites) -> Iterator[ClientWrites]:
+    """Route the reads and note the commits of the code run inside for this client."""
+    token = _CLIENT.set(client)
+    try:
+        yield client
+    finally:
+        _CLIENT.reset(token)
+
+
 class Store:
     """One `databases.Database` plus the sink every unit of work hands its effects to.
 
@@ -58,6 +103,7 @@ class Store:
         pool_max: int = PG_POOL_MAX,
         sink: EffectSink | None = None,
         fast_paths: bool = True,
+        read_url: str | None = None,
     ) -> None:
         url = async_driver_url(database_url)
         self.is_postgres = url.get_backend_name() == "postgresql"
@@ -81,6 +127,13 @@ class Store:
         # SQLite: this process's write transactions, one at a time (see `write_turn`).
         self._write_lock: asyncio.Lock | None = None
         self._writer: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_writer_{id(self)}")
+        # DATABASE_READ_URL: a streaming replica's pool for list and detail reads
+        # (`read_connection`), queued like this one's; never written through.
+        self.replica: Store | None = None
+        if read_url:
+            self.replica = Store(read_url, pool_max=pool_max, fast_paths=fast_paths)
+            if not (self.is_postgres and self.replica.is_postgres):
+                raise ValueError("a read replica needs PostgreSQL for both URLs")
         self.sink = sink if sink is not None else EffectSink()
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -97,9 +150,19 @@ class Store:
                 # one fsync per commit instead of three. Kept in the file; synchronous stays
                 # FULL, so a commit survives a power cut.
                 await conn.execute("PRAGMA journal_mode = WAL")
+        if self.replica is not None:
+            try:
+                await self.replica.connect()
+            except BaseException:
+                await self.database.disconnect()
+                raise
 
     async def disconnect(self) -> None:
-        await self.database.disconnect()
+        try:
+            if self.replica is not None:
+                await self.replica.disconnect()
+        finally:
+            await self.database.disconnect()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -157,6 +220,48 @@ class Store:
                 yield
             finally:
                 self._writer.reset(token)
+
+    def read_connection(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for list and detail reads: the replica's (DATABASE_READ_URL) unless
+        this client's last write is not on it yet; else the primary's (`connection`).
+
+        Read-your-writes: a request whose client wrote recently carries the WAL position of
+        that write (`ClientWrites.read_after`, from api/replica.py's cookie). The replica
+        serves it once its `pg_last_wal_replay_lsn()` has passed that position, asked on the
+        connection that will read (replicas behind one address may differ). A read server
+        that is not a standby has no replay position: that client reads from the primary
+        until its cookie expires (the time-based fallback).
+        """
+        if self.replica is None:
+            return self.connection()
+        return self._replica_connection(self.replica)
+
+    @asynccontextmanager
+    async def _replica_connection(self, replica: Store) -> AsyncIterator[Connection]:
+        client = _CLIENT.get(None)
+        needed = client.read_after if client is not None else None
+        async with replica.connection() as conn:
+            if needed is None or (lsn(await conn.fetch_val(_REPLAYED)) or -1) >= needed:
+                yield conn
+                return
+        async with self.connection() as conn:
+            yield conn
+
+    async def note_commit(self, conn: Connection) -> None:
+        """After a commit on `conn`: keep its WAL position for the client's next reads.
+
+        Only with a replica and a client (an HTTP request through api/replica.py): one round
+        trip on the committing connection. If it fails, the write stands and the client
+        reads from the primary until its cookie expires.
+        """
+        client = _CLIENT.get(None)
+        if self.replica is None or client is None:
+            return
+        try:
+            position = lsn(await conn.fetch_val(_INSERTED))
+        except Exception:
+            position = None
+        client.wrote(LSN_UNKNOWN if position is None else position)
 
     async def _give_back(self, conn: Connection) -> None:
         """Return the task's connection to the pool, or discard it if it is broken.

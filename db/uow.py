@@ -130,6 +130,8 @@ class UnitOfWork:
                 if violation := constraint_violation(error):
                     raise violation from error
                 raise
+            if self.store.replica is not None:  # the client reads after it (db/store.py)
+                await self.store.note_commit(self.conn)
         finally:
             try:
                 await self._connection_cm.__aexit__(exc_type, exc, tb)

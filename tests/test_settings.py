@@ -49,6 +49,13 @@ def test_secret_key_is_generated_once_and_kept(tmp_path) -> None:
         ({"secret_key": "short"}, "at least 32"),
         ({"secret_key": "CHANGE_ME_to_a_long_random_string_xx"}, "placeholder"),
         ({"smtp_port": "not-a-port"}, "SMTP_PORT"),
+        ({"database_read_url": "postgresql://r/y"}, "DATABASE_READ_URL needs PostgreSQL"),
+        (
+            {"database_url": "postgresql://x/y", "database_read_url": "sqlite:///r.db"},
+            "DATABASE_READ_URL needs PostgreSQL",
+        ),
+        ({"database_read_url": "mysql://r/y"}, "DATABASE_READ_URL"),
+        ({"database_read_after_write_secs": "0"}, "DATABASE_READ_AFTER_WRITE_SECS"),
     ],
 )
 def test_bad_values_give_a_clear_message(overrides, message, tmp_path) -> None:
@@ -70,3 +77,11 @@ def test_environment_is_read(monkeypatch, tmp_path) -> None:
     settings = load_settings()
     assert settings.redis_url == "redis://127.0.0.1:6379/3"
     assert settings.data_dir == tmp_path
+
+
+def test_a_read_replica_url_is_spelled_like_the_database_url(tmp_path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, database_url="postgres://x/y", database_read_url="postgres://r/y"
+    )
+    assert settings.database_read_url == "postgresql://r/y"
+    assert load_settings(data_dir=tmp_path).database_read_url == ""  # unset: one pool
