@@ -24,6 +24,7 @@ from api.resources.profiles import media_routes
 from api.responses import error_response
 from api.routes import ROUTES
 from api.security_headers import SecurityHeadersMiddleware
+from api.segment_router import SegmentRouter
 from api.subscriptions import filter_parsers
 from api.vitals import vitals_sampler
 from bms.settings import Settings, load_settings
@@ -54,7 +55,7 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 def api_router() -> Router:
     """Every /api/ route; each resource module exports its own `routes`."""
-    return Router(routes=ROUTES, default=_not_found)
+    return SegmentRouter(ROUTES, default=_not_found)
 
 
 def default_components(settings: Settings) -> list[Component]:
