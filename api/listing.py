@@ -34,6 +34,7 @@ _SEARCH, _LIMIT, _OFFSET = "_bms_search", "_bms_limit", "_bms_offset"
 PAGE_STATEMENTS_CACHED = 500
 _VERSION = "_bms_list_version"  # the newest event id of the list's topic, beside each row
 COUNTS_CACHED = 2000
+PAGE_URLS_CACHED = 1000
 _NO_VALUE: Any = object()
 # A cached count is used only while its topic's newest event id is unchanged; this bounds
 # how long a write that bypassed the unit of work (manual SQL) could leave it stale.
@@ -240,13 +241,27 @@ def page_numbers(params: QueryParams) -> tuple[int, int]:
     return page, min(size, MAX_PAGE_SIZE)
 
 
+# A list URL without its `page` parameter, per URL and query (see `_page_url`).
+_PAGE_URL_BASES: LRUCache[Hashable, str] = LRUCache(PAGE_URLS_CACHED)
+
+
 def _page_url(url: URL, params: QueryParams, page: int | None) -> str | None:
+    """The URL of another page of the list: `url` with its `page` parameter replaced.
+
+    The URL without `page` is built once per distinct request URL: re-encoding the query
+    string cost a dashboard's list page about as much as serializing ten of its rows. The
+    page number goes last, as `urlencode` would put it.
+    """
     if page is None:
         return None
-    items = [(k, v) for k, v in params.multi_items() if k != "page"]
-    if page > 1:
-        items.append(("page", str(page)))
-    return str(url.replace(query=urlencode(items)))
+    key = (str(url), tuple(params.multi_items()))
+    base = _PAGE_URL_BASES.get(key)
+    if base is None:
+        items = [(k, v) for k, v in params.multi_items() if k != "page"]
+        base = _PAGE_URL_BASES[key] = str(url.replace(query=urlencode(items)))
+    if page == 1:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}page={page}"
 
 
 @dataclass(frozen=True)

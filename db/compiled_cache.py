@@ -230,6 +230,8 @@ class CachingPostgresConnection(PostgresConnection):
         assert self._connection is not None, "Connection is not acquired"
         rows = await self._connection.fetch(statement.sql, *statement.bind(extracted, values))
         dialect = self._dialect
+        if rows and len(rows[0]) == len(statement.names):  # every row of a result alike
+            return [_Record(row, statement, dialect) for row in rows]
         return [_record(row, statement, dialect) for row in rows]
 
     async def fetch_one(self, query: Any) -> Any:  # a `Record` or None, like the parent
