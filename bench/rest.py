@@ -261,8 +261,9 @@ class Bench:
     async def measure(self, scenario: Scenario) -> Result:
         if scenario.prepare is not None:
             await scenario.prepare(self)
-        if scenario.kind != "write":
-            await self.run(scenario, duration=self.args.warmup, measure=False)
+        # Writes warm up too: a fresh pool connection's first statements (connect, prepare)
+        # are not what a write costs.
+        await self.run(scenario, duration=self.args.warmup, measure=False)
         return await self.run(scenario, duration=self.args.duration)
 
 
@@ -468,8 +469,8 @@ class TicketPool:
         return "DELETE", f"{TICKETS}{ticket}/", b""
 
     async def fill(self, bench: Bench, have: Callable[[], int]) -> None:
-        """Create tickets, unmeasured, until `have()` covers the shape's duration."""
-        missing = int(self.per_second * bench.args.duration) - have()
+        """Create tickets, unmeasured, until `have()` covers the shape's warm-up and duration."""
+        missing = int(self.per_second * (bench.args.warmup + bench.args.duration)) - have()
         if missing > 0:
             scenario = Scenario("fill", "write", self.create, 201, limit=lambda: missing,
                                 on_response=self.keep)  # fmt: skip
