@@ -46,8 +46,7 @@ def csv_cell(value: Any) -> str:
     return text
 
 
-# The csv writer spells these as `csv_cell` does (None as "", numbers with `str`).
-_NATIVE = frozenset({int, float, type(None)})
+_NUMBERS = frozenset({int, float})  # `str` spells them as `csv_cell` (and the csv writer) do
 _TEXT = frozenset({str, type(None)})
 _WHEN = frozenset({datetime, date, type(None)})
 _BOOLS = frozenset({bool, type(None)})
@@ -55,39 +54,62 @@ _BOOL_CELLS = {True: "true", False: "false", None: ""}
 # A cell of a column joined with NULs that starts like a formula (a NUL inside a cell can
 # only cause a false alarm, which costs the column the cell-by-cell path).
 _FORMULA_CELL = re.compile("\x00[" + re.escape("".join(_FORMULA_STARTS)) + "]")
+# What makes the csv writer quote a cell (QUOTE_MINIMAL, "," and "\r\n"): the delimiter,
+# the quote character, or a character of the line terminator.
+_QUOTED_CELL = re.compile('[,"\r\n]')
 
 
-def _column(values: tuple[Any, ...]) -> Sequence[Any]:
-    """A column's cells spelled as `csv_cell` spells them, converted a column at a time.
+def _column(values: tuple[Any, ...]) -> list[str]:
+    """A column's cells as CSV text: `csv_cell`'s spelling, quoted as the csv writer quotes.
 
-    Per cell, type dispatch and `datetime.isoformat` were most of an export's CPU. By the
-    column's set of types: numbers and nulls go to the csv writer as they are, text only
-    when no cell starts like a formula (one regex over the joined column), dates and times
-    through one orjson call (the spelling `csv_cell` uses); anything else cell by cell.
+    Converted a column at a time, by the column's set of types: per cell, type dispatch,
+    `datetime.isoformat` and the csv writer's character-by-character scan were most of an
+    export's CPU. Numbers through `str`; text as it is when no cell starts like a formula
+    (one regex over the joined column); dates and times in one orjson call (the spelling
+    `csv_cell` uses); anything else cell by cell. Only text and the cell-by-cell kinds can
+    hold a comma, quote or line break; such a column is quoted where the writer would.
     """
     kinds = set(map(type, values))
-    if kinds <= _NATIVE:
-        return values
+    if kinds <= _NUMBERS:
+        return list(map(str, values))
+    if None in values and kinds - {type(None)} <= _NUMBERS:
+        return ["" if value is None else str(value) for value in values]
     if kinds <= _TEXT:
         if _FORMULA_CELL.search("\x00" + "\x00".join(filter(None, values))) is None:
-            return values
+            return _quoted([value or "" for value in values])
     elif kinds <= _WHEN:
         # '["2026-11-26T14:05:00Z",null]': no cell holds a quote, comma or "null".
         return dumps(list(values)).decode().replace("null", '""')[2:-2].split('","')
     elif kinds <= _BOOLS:
         return list(map(_BOOL_CELLS.__getitem__, values))
-    return list(map(csv_cell, values))
+    return _quoted(list(map(csv_cell, values)))
+
+
+def _quoted(cells: list[str]) -> list[str]:
+    """Quote (doubling quotes) the cells the csv writer would quote; usually none."""
+    if _QUOTED_CELL.search("".join(cells)) is None:
+        return cells
+    return [
+        '"' + cell.replace('"', '""') + '"' if _QUOTED_CELL.search(cell) else cell for cell in cells
+    ]
 
 
 def _render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, header: bool) -> str:
+    """Rows as CSV (CRLF line ends), the header first if asked; each row's cells joined
+    with commas, as the csv writer would write them (it writes a lone empty cell as `""`:
+    one column goes through it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if header:
         writer.writerow(columns)
-    if rows:
-        by_column = zip(*[map(row.get, columns) for row in rows], strict=True)
-        writer.writerows(zip(*map(_column, by_column), strict=True))
-    return buffer.getvalue()
+    if not rows:
+        return buffer.getvalue()
+    if len(columns) < 2:
+        writer.writerows([csv_cell(row.get(name)) for name in columns] for row in rows)
+        return buffer.getvalue()
+    by_column = zip(*[map(row.get, columns) for row in rows], strict=True)
+    cells = zip(*map(_column, by_column), strict=True)
+    return buffer.getvalue() + "\r\n".join(map(",".join, cells)) + "\r\n"
 
 
 async def _stream(

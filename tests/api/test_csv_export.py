@@ -70,9 +70,10 @@ def test_rendered_rows_spell_cells_as_csv_cell_does() -> None:
 
 
 def test_rendered_columns_of_mixed_rows_spell_cells_as_csv_cell_does() -> None:
-    """Cells are converted a column at a time by the column's types: every mix of types in
-    a column (formula text among plain text, nulls, bools among ints, other time zones, a
-    NUL before "=") still gives `csv_cell`'s spelling of each cell."""
+    """Cells are converted and quoted a column at a time by the column's types: every mix
+    of types in a column (formula text among plain text, nulls, bools among ints, other
+    time zones, a NUL before "=", commas, quotes and line breaks) still gives the csv
+    writer's output of `csv_cell`'s spelling of each cell."""
     when = datetime(2026, 11, 26, 14, 5, 7, 120, tzinfo=UTC)
     columns_of_values: list[list[object]] = [
         [1, 2, None, 3],
@@ -87,6 +88,9 @@ def test_rendered_columns_of_mixed_rows_spell_cells_as_csv_cell_does() -> None:
         [True, 1, 0, None],
         [[1, 2], {"a": 1}, None, ["x"]],
         ["multi\nline", "cr\r", "text", "null"],
+        ['"quoted"', "a,b", "", "x\r\ny"],
+        [None, "", "plain", None],
+        [7, None, 0.25, "mixed"],
     ]
     columns = [f"c{i}" for i in range(len(columns_of_values))]
     by_row = zip(*columns_of_values, strict=True)
@@ -97,6 +101,16 @@ def test_rendered_columns_of_mixed_rows_spell_cells_as_csv_cell_does() -> None:
     writer.writerow(columns)
     writer.writerows([csv_export.csv_cell(row[c]) for c in columns] for row in rows)
     assert text == expected.getvalue()
+
+
+def test_one_column_renders_as_the_csv_writer_does() -> None:
+    """A lone empty cell is `""` to the csv writer (an empty line would be no row at all)."""
+    rows = [{"c": None}, {"c": "x"}, {"c": ""}, {"c": "a,b"}]
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\r\n").writerows(
+        [csv_export.csv_cell(r["c"])] for r in rows
+    )
+    assert csv_export._render(rows, ["c"], header=False) == expected.getvalue()
 
 
 async def test_incident_csv_has_every_filtered_row_and_no_pages(login, monkeypatch) -> None:
