@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -27,6 +27,9 @@ RELAY_BATCH = 500
 MARK_DELAY_SECS = 0.2  # flag in batches, after the fan-out this process is starting now
 
 
+PublishMany = Callable[[str, Sequence[str]], Awaitable[None]]
+
+
 class Publisher:
     """Commit listener: publish each committed event; never fail or stall the write.
 
@@ -42,8 +45,11 @@ class Publisher:
         *,
         is_up: Callable[[], bool] = lambda: True,
         mark: bool = True,
+        publish_many: PublishMany | None = None,
     ) -> None:
         self.store = store
+        # Several events in one round trip (the Redis backend's pipeline), if the backend can.
+        self.publish_many = publish_many
         self.mark = mark
         self.broadcast = broadcast
         self.channel = channel
@@ -119,6 +125,10 @@ class Publisher:
 
     async def publish(self, committed: Sequence[CommittedEvent]) -> None:
         """Publish in id order; raises if the broadcaster is unreachable."""
+        if self.publish_many is not None and len(committed) > 1:
+            await self.publish_many(self.channel, [encode(event) for event in committed])
+            self.published += len(committed)
+            return
         for event in committed:
             await self.broadcast.publish(self.channel, encode(event))
             self.published += 1

@@ -73,6 +73,7 @@ async def running_realtime(
         events_channel(namespace),
         is_up=(lambda: backend.is_connected) if backend is not None else (lambda: True),
         mark=backend is not None,
+        publish_many=backend.publish_many if backend is not None else None,
     )
     hub_options: dict[str, Any] = {} if poll_secs is None else {"poll_secs": poll_secs}
     hub = Hub(

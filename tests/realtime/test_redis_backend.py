@@ -83,6 +83,19 @@ async def test_fan_out_to_two_broadcasts_in_order() -> None:
             assert got == [Event(ch, m) for m in sent]
 
 
+async def test_publish_many_is_one_pipeline_in_order() -> None:
+    """A burst of commits goes out in one round trip; subscribers see it in order."""
+    ch = _channel()
+    backend = RedisPubSubBackend(REDIS_URL)
+    b1, b2 = Broadcast(backend=backend), Broadcast(backend=RedisPubSubBackend(REDIS_URL))
+    async with asyncio.timeout(20), b1, b2, b2.subscribe(ch) as sub:
+        sent = [f"m{i}" for i in range(50)]
+        await backend.publish_many(ch, sent[:1])
+        await backend.publish_many(ch, sent[1:])
+        got = [(await sub.get()) for _ in sent]
+        assert got == [Event(ch, m) for m in sent]
+
+
 async def test_survives_redis_restart(tmp_path: Path) -> None:
     port = _free_port()
     url = f"redis://127.0.0.1:{port}/0"
