@@ -14,7 +14,7 @@ from db.uow import UnitOfWork
 NUMBER_DIGITS = 6
 
 
-def _take_next(insert: Any) -> Any:
+def take_next(insert: Any) -> Any:
     """Create the counter at 1, or add 1 to it, in one statement that returns the value.
 
     On PostgreSQL the conflicting row is locked until the transaction ends, so concurrent
@@ -32,7 +32,7 @@ def _take_next(insert: Any) -> Any:
 
 
 # Built once per dialect: one round trip per number, nothing compiled per call.
-_TAKE_NEXT = {True: _take_next(postgresql.insert), False: _take_next(sqlite.insert)}
+_TAKE_NEXT = {True: take_next(postgresql.insert), False: take_next(sqlite.insert)}
 
 
 async def next_value(uow: UnitOfWork, *, name: str) -> int:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from db.tables import counters
 from domain.numbers import format_number, next_number
 from tests.builders.tickets import make_incident, make_incident_type, make_service_ticket
 
@@ -39,6 +40,20 @@ async def test_numbers_are_per_kind_and_never_reused_after_delete(login) -> None
     third = await make_incident(admin, incident_type=kind["id"])
     assert [first["number"], third["number"]] == ["INC-000001", "INC-000003"]
     assert (await make_service_ticket(admin))["number"] == "SRV-000001"
+
+
+async def test_numbers_outgrow_six_digits_as_format_number_writes_them(login, store) -> None:
+    """PostgreSQL numbers a ticket inside its insert; the text is `format_number`'s."""
+    admin = await login("admin")
+    kind = await make_incident_type(admin)
+    first = await make_incident(admin, incident_type=kind["id"])
+    async with store.connection() as conn:
+        await conn.execute(
+            counters.update().where(counters.c.name == "incident_tickets").values(value=999_998)
+        )
+    numbers = [(await make_incident(admin, incident_type=kind["id"]))["number"] for _ in "ab"]
+    assert [first["number"], *numbers] == ["INC-000001", "INC-999999", "INC-1000000"]
+    assert numbers == [format_number("INC", 999_999), format_number("INC", 1_000_000)]
 
 
 async def test_concurrent_creations_get_distinct_sequential_numbers(backend, login) -> None:
