@@ -8,6 +8,7 @@ import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,17 @@ async def drop_postgres_database(url: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def migrated_postgres_database() -> AsyncIterator[str]:
+    """A new database migrated to head, dropped afterwards: its URL."""
+    url = await create_postgres_database()
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+    finally:
+        await drop_postgres_database(url)
+
+
 @pytest.fixture(scope="session", autouse=True)
 async def _remove_run_redis_keys() -> AsyncIterator[None]:
     """Delete the Redis keys (task streams, results) this run created, and only those."""
@@ -93,12 +105,8 @@ async def database_url(
 ) -> AsyncIterator[str]:
     """A migrated database used by the whole session for this backend."""
     if backend == "postgres":
-        url = await create_postgres_database()
-        try:
-            await asyncio.to_thread(migrate.upgrade, url)
+        async with migrated_postgres_database() as url:
             yield url
-        finally:
-            await drop_postgres_database(url)
     else:
         path = tmp_path_factory.mktemp("sqlite") / "bms.sqlite3"
         url = f"sqlite+aiosqlite:///{path}"

@@ -8,7 +8,6 @@ documented time-based fallback. A client without the cookie reads from the repli
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -19,16 +18,10 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.replica import READ_AFTER_COOKIE
-from db import migrate
 from db import store as db_store
 from db.store import Store
 from tests.builders.tickets import make_incident, make_incident_type
-from tests.conftest import (
-    _asyncpg_dsn,
-    create_postgres_database,
-    drop_postgres_database,
-    make_settings,
-)
+from tests.conftest import _asyncpg_dsn, make_settings, migrated_postgres_database
 
 WINDOW_SECS = 10
 TICKETS = "/api/incident-tickets/"
@@ -38,12 +31,8 @@ TICKETS = "/api/incident-tickets/"
 async def replica_url(backend: str) -> AsyncIterator[str]:
     if backend != "postgres":
         pytest.skip("a read replica is a PostgreSQL setting")
-    url = await create_postgres_database()
-    try:
-        await asyncio.to_thread(migrate.upgrade, url)
+    async with migrated_postgres_database() as url:
         yield url
-    finally:
-        await drop_postgres_database(url)
 
 
 @pytest.fixture(scope="module")
