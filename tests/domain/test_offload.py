@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from domain import offload
 
@@ -26,3 +30,40 @@ async def test_errors_cross_the_process_boundary() -> None:
         assert "not a number" in str(exc)
     else:
         raise AssertionError("the worker's ValueError did not reach the caller")
+
+
+def test_the_worker_process_ends_with_a_killed_server() -> None:
+    """SIGKILL leaves no shutdown to run: the worker notices its parent is gone and exits."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 10 * offload.PARENT_CHECK_SECS
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), f"worker process {worker} outlived its server"
+
+
+SERVER = """
+import asyncio, os, time
+from domain import offload
+print(asyncio.run(offload.run_isolated(os.getpid)), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited process waiting to be reaped by init counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
