@@ -108,10 +108,12 @@ async def run_isolated(fn: Callable[..., T], *args: Any) -> T:
     """
     loop = asyncio.get_running_loop()
     call = functools.partial(fn, *args)
+    pool = _process_pool()
     try:
-        return await loop.run_in_executor(_process_pool(), call)
+        return await loop.run_in_executor(pool, call)
     except BrokenProcessPool:
-        _process_pool.cache_clear()
+        if _process_pool() is pool:  # not yet replaced by a concurrent caller
+            _process_pool.cache_clear()
         return await loop.run_in_executor(_process_pool(), call)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -21,6 +23,14 @@ async def test_a_killed_worker_process_is_replaced() -> None:
     os.kill(worker, signal.SIGKILL)
     replacement = await offload.run_isolated(os.getpid)
     assert replacement not in (worker, os.getpid())
+
+
+async def test_callers_that_find_the_worker_dead_together_share_its_replacement() -> None:
+    worker = await offload.run_isolated(os.getpid)
+    os.kill(worker, signal.SIGKILL)
+    replacements = await asyncio.gather(*(offload.run_isolated(os.getpid) for _ in range(3)))
+    assert len(set(replacements)) == 1 and worker not in replacements
+    assert len(multiprocessing.active_children()) == offload.ISOLATED_PROCESSES
 
 
 async def test_errors_cross_the_process_boundary() -> None:
