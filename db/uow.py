@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -80,34 +81,22 @@ class UnitOfWork:
     _tasks: list[QueuedTask] = field(init=False, default_factory=list)
     _after_commit: list[AfterCommit] = field(init=False, default_factory=list)
     _transaction: Transaction = field(init=False)
-    _connection_cm: Any = field(init=False)
-    _write_turn_cm: Any = field(init=False)
+    _exits: AsyncExitStack = field(init=False)
 
     async def __aenter__(self) -> UnitOfWork:
-        self._write_turn_cm = self.store.write_turn()
-        await self._write_turn_cm.__aenter__()
-        self.now = self.store.clock()
-        try:
-            self._connection_cm = self.store.connection()
-            self.conn = await self._connection_cm.__aenter__()
-        except BaseException as exc:
-            await self._write_turn_cm.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        try:
+        async with AsyncExitStack() as stack:  # an error below undoes what was entered
+            await stack.enter_async_context(self.store.write_turn())
+            self.now = self.store.clock()
+            self.conn = await stack.enter_async_context(self.store.connection())
             self._transaction = self.conn.transaction()
             await self._transaction.start()
             if not self.store.is_postgres:
                 try:
                     await take_sqlite_write_lock(self.conn)
-                except BaseException:  # busy past the timeout: the open BEGIN holds the
-                    await self._rollback_quietly()  # connection, which then leaked its lock
+                except BaseException:  # busy past the timeout: an open BEGIN would keep
+                    await self._rollback_quietly()  # its connection, and SQLite's lock, held
                     raise
-        except BaseException as exc:  # e.g. the server ended the connection: give it back
-            try:
-                await self._connection_cm.__aexit__(type(exc), exc, exc.__traceback__)
-            finally:
-                await self._write_turn_cm.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+            self._exits = stack.pop_all()  # left at __aexit__: connection, then write turn
         return self
 
     async def __aexit__(
@@ -133,10 +122,7 @@ class UnitOfWork:
             if self.store.replica is not None:  # the client reads after it (db/store.py)
                 await self.store.note_commit(self.conn)
         finally:
-            try:
-                await self._connection_cm.__aexit__(exc_type, exc, tb)
-            finally:
-                await self._write_turn_cm.__aexit__(exc_type, exc, tb)
+            await self._exits.__aexit__(exc_type, exc, tb)
         await self.sink.deliver(Effects(self.committed_events, self._revocations, self._tasks))
         for callback in self._after_commit:
             await callback()
