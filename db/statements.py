@@ -75,18 +75,23 @@ class DetailQuery:
         return Bound(self.own, {"object_id": object_id, "owner_id": owner_id})
 
 
+# Writes repeat a handful of column sets per table; a PATCH may send any subset of its
+# fields, so the statements kept are bounded.
+STATEMENTS_CACHED = 512
+
+
 def _value_param(table: Table, key: str) -> BindParameter[Any]:
     # Not the column's own name: SQLAlchemy keeps those for its implicit VALUES parameters.
     return bindparam(f"v_{key}", type_=table.c[key].type)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _insert_returning(table: Table, keys: tuple[str, ...]) -> Any:
     values = {key: _value_param(table, key) for key in keys}
     return table.insert().values(values).returning(*table.c)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _update_returning(table: Table, keys: tuple[str, ...]) -> Any:
     values = {key: _value_param(table, key) for key in keys}
     return (
