@@ -7,6 +7,7 @@ a `ConstraintViolated` into its own error (`domain.errors.from_constraint`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)")
@@ -77,10 +78,7 @@ def is_connection_lost(exc: BaseException) -> bool:
 
     Such a request may succeed when retried on a fresh connection; the API answers 503.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _causes(exc):
         names = {cls.__name__ for cls in type(current).__mro__}
         if names & _CONNECTION_LOST or isinstance(current, ConnectionError):
             return True
@@ -88,7 +86,6 @@ def is_connection_lost(exc: BaseException) -> bool:
             return True  # asyncpg: "connection is closed"
         if "InternalClientError" in names and "another operation" in str(current):
             return True  # asyncpg, when the server's FATAL arrived between two statements
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -97,11 +94,17 @@ def is_database_busy(exc: BaseException) -> bool:
 
     Nothing was written; the same request may succeed a moment later: the API answers 503.
     """
+    return any(
+        type(current).__name__ == "OperationalError" and "database is locked" in str(current)
+        for current in _causes(exc)
+    )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it (or was being handled), and so on; each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ == "OperationalError" and "database is locked" in str(current):
-            return True
+        yield current
         current = current.__cause__ or current.__context__
-    return False
