@@ -80,20 +80,26 @@ class DetailQuery:
 STATEMENTS_CACHED = 512
 
 
-def _value_param(table: Table, key: str) -> BindParameter[Any]:
-    # Not the column's own name: SQLAlchemy keeps those for its implicit VALUES parameters.
+def value_param(table: Table, key: str) -> BindParameter[Any]:
+    """The parameter of column `key`'s value in a statement built once (`value_params`
+    fills it). Not the column's own name: SQLAlchemy keeps those for its implicit VALUES."""
     return bindparam(f"v_{key}", type_=table.c[key].type)
+
+
+def value_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values as the parameters `value_param` declares."""
+    return {f"v_{key}": value for key, value in values.items()}
 
 
 @functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _insert_returning(table: Table, keys: tuple[str, ...]) -> Any:
-    values = {key: _value_param(table, key) for key in keys}
+    values = {key: value_param(table, key) for key in keys}
     return table.insert().values(values).returning(*table.c)
 
 
 @functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _update_returning(table: Table, keys: tuple[str, ...]) -> Any:
-    values = {key: _value_param(table, key) for key in keys}
+    values = {key: value_param(table, key) for key in keys}
     return (
         table.update().where(table.c.id == bindparam("where_id")).values(values).returning(*table.c)
     )
@@ -103,13 +109,11 @@ def insert_returning(table: Table, values: Mapping[str, Any]) -> Any:
     """INSERT one row and return all its columns: the statement is built once per table and
     set of columns (writes repeat a handful of them), then only the values change."""
     statement = _insert_returning(table, tuple(values))
-    return Bound(statement, {f"v_{key}": value for key, value in values.items()})
+    return Bound(statement, value_params(values))
 
 
 def update_returning(table: Table, row_id: int, values: Mapping[str, Any]) -> Any:
     """UPDATE the row whose `id` is `row_id` and return all its columns; built like
     `insert_returning`."""
     statement = _update_returning(table, tuple(values))
-    return Bound(
-        statement, {"where_id": row_id, **{f"v_{key}": value for key, value in values.items()}}
-    )
+    return Bound(statement, {"where_id": row_id, **value_params(values)})

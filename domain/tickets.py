@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 from db.priorities import PRIORITIES as PRIORITIES  # re-exported: in db/, an index uses it
 from db.priorities import priority_rank as priority_rank
-from db.statements import bound, insert_returning, update_returning
+from db.statements import bound, insert_returning, update_returning, value_param, value_params
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
 from domain.actors import Actor, Role
@@ -59,7 +59,7 @@ async def insert_ticket(
                 statement,
                 counter=kind.counter,
                 prefix=kind.number_prefix,
-                **{f"v_{key}": value for key, value in values.items()},
+                **value_params(values),
             )
         )
     else:
@@ -90,9 +90,7 @@ def _numbered_insert(table: sa.Table, keys: tuple[str, ...]) -> Any:
             else_=digits,
         )
     )
-    values = sa.select(
-        *(sa.bindparam(f"v_{key}", type_=table.c[key].type) for key in keys), number
-    ).select_from(taken)
+    values = sa.select(*(value_param(table, key) for key in keys), number).select_from(taken)
     return table.insert().from_select([*keys, "number"], values).returning(*table.c)
 
 
