@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
-from starlette.datastructures import QueryParams
 
 from api.resources.incident_tickets import RESOURCE
-
-
-def _list_query(query_string: str) -> sa.Select:
-    params = QueryParams(query_string)
-    spec = RESOURCE.spec
-    return (
-        RESOURCE.list_query(None)
-        .where(*spec.where(params))
-        .order_by(*spec.order_by(params))
-        .limit(50)
-        .offset(0)
-    )
+from tests.builders.lists import first_page
 
 
 @pytest.mark.parametrize(
@@ -29,7 +16,7 @@ def _list_query(query_string: str) -> sa.Select:
     ],
 )
 async def test_status_lists_read_an_index_without_sorting(store, query_string, index) -> None:
-    found = store.database._backend.statements.lookup(_list_query(query_string))
+    found = store.database._backend.statements.lookup(first_page(RESOURCE, query_string))
     assert found is not None
     statement, extracted, _ = found
     args = statement.bind(extracted, None)

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from starlette.datastructures import QueryParams
 
-from api.crud import Resource
 from api.resources import incident_tickets, service_tickets
+from tests.builders.lists import first_page
 
 RESOURCES = {"incident": incident_tickets.RESOURCE, "service": service_tickets.RESOURCE}
 # Orderings read off an index in exactly the list's order (ties on -id included).
@@ -39,18 +38,6 @@ def _cases() -> list[Any]:
                         pytest.param(kind, query, ordering in EXACT[kind], id=f"{kind}?{query}")
                     )
     return cases
-
-
-def _page(resource: Resource, query_string: str) -> sa.Select[Any]:
-    params = QueryParams(query_string)
-    spec = resource.spec
-    return (
-        resource.list_query(None)
-        .where(*spec.where(params))
-        .order_by(*spec.order_by(params))
-        .limit(50)
-        .offset(0)
-    )
 
 
 async def _plan(store: Any, statement: sa.Select[Any], *, exact: bool) -> str:
@@ -79,7 +66,7 @@ def _nodes(plan: str) -> list[str]:
 
 @pytest.mark.parametrize(("kind", "query_string", "exact"), _cases())
 async def test_every_ordering_reads_an_index(store, kind, query_string, exact) -> None:
-    plan = await _plan(store, _page(RESOURCES[kind], query_string), exact=exact)
+    plan = await _plan(store, first_page(RESOURCES[kind], query_string), exact=exact)
     if store.is_postgres:
         nodes = _nodes(plan)
         assert not [node for node in nodes if node.startswith("Sort ")], plan
@@ -126,7 +113,7 @@ async def test_a_rare_status_and_priority_pair_is_not_read_in_priority_order(
             user["user"],
         )
         await raw.execute("ANALYZE incident_tickets")
-    statement = _page(
+    statement = first_page(
         RESOURCES["incident"],
         "status=open,acknowledged&priority=high,critical&ordering=-priority",
     )
