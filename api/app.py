@@ -14,6 +14,7 @@ from starlette.routing import Mount, Router
 from starlette.types import Receive, Scope, Send
 
 from api import ops, subscriptions, web
+from api.auth.credential_cache import CredentialCache
 from api.auth.middleware import AuthMiddleware
 from api.errors import EXCEPTION_HANDLERS
 from api.hosts import AllowedHostsMiddleware
@@ -79,6 +80,17 @@ def wire_effects(app: Starlette, sink: EffectSink) -> None:
     sink.enqueue = tasks.enqueue if tasks is not None else None
 
 
+def trust_cached_credentials(app: Starlette) -> None:
+    """Let the credential cache serve while revocations reach this process: through Redis,
+    or in-process in embedded mode (one process). PostgreSQL without Redis: never."""
+    cache: CredentialCache = app.state.credential_cache
+    realtime = getattr(app.state, "realtime", None)
+    if realtime is None or (realtime.backend is None and not app.state.settings.embedded):
+        return
+    realtime.hub.revocation_listeners.append(cache.revoke)
+    cache.attach(realtime.revocation_epoch)
+
+
 async def ensure_migrated(settings: Settings) -> None:
     """Embedded mode migrates itself; elsewhere refuse to start on an old schema."""
     url = settings.effective_database_url
@@ -137,6 +149,7 @@ def create_app(
         read_url=settings.database_read_url or None,
     )
     secret_key = settings.resolved_secret_key()
+    credential_cache = CredentialCache(max_age_secs=settings.auth_cache_secs)
     chosen = default_components(settings) if components is None else components
     if settings.redis_url:
         chosen = [ops.redis_health, *chosen]
@@ -152,6 +165,8 @@ def create_app(
                 for component in chosen:
                     await stack.enter_async_context(component(app))
                 wire_effects(app, sink)
+                trust_cached_credentials(app)
+                stack.callback(credential_cache.detach)  # before the components stop
                 if start_worker_process:
                     offload.start_isolated("domain.recurrence", "domain.series")
                 if freeze_startup_objects:
@@ -212,5 +227,6 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.secret_key = secret_key
+    app.state.credential_cache = credential_cache
     app.state.realtime_filters = filter_parsers(ROUTES)  # /ws/ filters follow the REST rules
     return app

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     database_read_url: str = ""
     database_read_after_write_secs: int = Field(default=10, gt=0)
     redis_url: str = ""
+    # How long a process may reuse a credential it found live without asking the database
+    # (api/auth/credential_cache.py). Revocations reach every process at once through
+    # Redis; this bounds only what no broadcast carries. 0: ask the database every request.
+    auth_cache_secs: float = Field(default=10, ge=0, le=300)
     secret_key: str = ""
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cookie_secure: bool = False

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bms.settings import Settings
+from db.effects import EffectSink
 from db.store import Store
 from db.tables import login_failures, users
 from domain.actors import Actor, Role
@@ -24,6 +25,7 @@ from domain.errors import DomainError, ValidationFailed, constraints_as_domain_e
 from domain.profiles import update_profile
 from domain.throttle import clear_user_failures
 from domain.users import get_profile_by_user, get_user_row
+from realtime.service import revocation_publisher
 
 # The command acts as an admin; its history entries carry no user (actor_id None).
 CLI_ADMIN = Actor(id=0, username="bms-cli", role=Role.ADMIN, via="system")
@@ -104,19 +106,26 @@ def _report(exc: DomainError) -> None:
         print(f"bms: {exc.detail}", file=sys.stderr)
 
 
-async def _run(settings: Settings, action: Callable[[Store], Awaitable[str | None]]) -> int:
-    store = Store(settings.effective_database_url, fast_paths=settings.fast_paths)
-    await store.connect()
-    try:
-        said = await action(store)
-    except UserCommandFailed as exc:
-        print(f"bms: {exc}", file=sys.stderr)
-        return 1
-    except DomainError as exc:
-        _report(exc)
-        return 1
-    finally:
-        await store.disconnect()
+async def run_action(settings: Settings, action: Callable[[Store], Awaitable[str | None]]) -> int:
+    """Run one command's action on its own store; print what it says; the exit status."""
+    async with revocation_publisher(settings.realtime_settings()) as revoke:
+        # Ended credentials stop working on every running server at once (through Redis).
+        store = Store(
+            settings.effective_database_url,
+            fast_paths=settings.fast_paths,
+            sink=EffectSink(revoke=revoke),
+        )
+        await store.connect()
+        try:
+            said = await action(store)
+        except UserCommandFailed as exc:
+            print(f"bms: {exc}", file=sys.stderr)
+            return 1
+        except DomainError as exc:
+            _report(exc)
+            return 1
+        finally:
+            await store.disconnect()
     if said:
         print(said)
     return 0
@@ -154,7 +163,7 @@ def run_user_command(settings: Settings, args: argparse.Namespace) -> int:
             await change_user(store, args.username, {"is_active": False})
             return f"bms: deactivated {args.username!r}; their sessions, tokens and keys ended"
 
-    return asyncio.run(_run(settings, action))
+    return asyncio.run(run_action(settings, action))
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

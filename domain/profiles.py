@@ -355,6 +355,7 @@ async def delete_profile(
     if _is_active_admin(current) and not await keep_an_admin(uow, user_id=current["user"]):
         raise Conflict(LAST_ADMIN)
     await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
+    uow.revoke(current["user"])  # their sessions, tokens and keys went with the row
     uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})
     return current
 

@@ -60,11 +60,14 @@ async def actor_for_session_key(conn: Connection, *, key: str, now: datetime) ->
     )
 
 
-async def destroy_session(uow: UnitOfWork, *, key_hash: str, user_id: int | None = None) -> None:
-    """End one session; sockets opened with it close once the transaction commits."""
-    await uow.conn.execute(sessions.delete().where(sessions.c.key_hash == key_hash))
-    if user_id is not None:
-        uow.revoke(user_id, key_hash)
+async def destroy_session(uow: UnitOfWork, *, key_hash: str) -> None:
+    """End one session: once the transaction commits, no process accepts it and sockets
+    opened with it close."""
+    ended = await uow.conn.fetch_all(
+        sessions.delete().where(sessions.c.key_hash == key_hash).returning(sessions.c.user_id)
+    )
+    for row in ended:
+        uow.revoke(row["user_id"], key_hash)
 
 
 async def end_user_sessions(

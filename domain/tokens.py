@@ -204,15 +204,17 @@ async def revoke_family(uow: UnitOfWork, *, jti: str) -> None:
         uow.revoke(row["user_id"], row["jti"])
 
 
-async def revoke_token(uow: UnitOfWork, *, jti: str, user_id: int | None = None) -> None:
-    """Revoke one token; sockets opened with it close once the transaction commits."""
-    await uow.conn.execute(
+async def revoke_token(uow: UnitOfWork, *, jti: str) -> None:
+    """Revoke one token: once the transaction commits, no process accepts it and sockets
+    opened with it close."""
+    ended = await uow.conn.fetch_all(
         auth_tokens.update()
         .where(auth_tokens.c.jti == jti, auth_tokens.c.revoked_at.is_(None))
         .values(revoked_at=uow.now)
+        .returning(auth_tokens.c.user_id)
     )
-    if user_id is not None:
-        uow.revoke(user_id, jti)
+    for row in ended:
+        uow.revoke(row["user_id"], jti)
 
 
 async def revoke_user_tokens(uow: UnitOfWork, *, user_id: int) -> None:

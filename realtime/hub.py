@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -39,6 +39,12 @@ def control_channel(namespace: str) -> str:
     return f"{namespace}:control"
 
 
+def revocation_message(user_id: int, credential_id: str | None) -> str:
+    """The control message that ends a user's credential (or all of them) everywhere."""
+    message = {"type": "revoke", "user_id": user_id, "credential_id": credential_id}
+    return orjson.dumps(message).decode()
+
+
 class Hub:
     """Delivers every committed event exactly once, in id order, to the interested sockets."""
 
@@ -69,6 +75,8 @@ class Hub:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._local: set[asyncio.Task[None]] = set()  # running `on_commit` deliveries
+        # Told of every revocation, here and from other processes (api/auth/credential_cache).
+        self.revocation_listeners: list[Callable[[int], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -306,7 +314,14 @@ class Hub:
     def _on_control(self, message: str) -> None:
         data: Any = orjson.loads(message)
         if data.get("type") == "revoke":
-            self.close_user(int(data["user_id"]), credential_id=data.get("credential_id"))
+            self.credentials_ended(int(data["user_id"]), credential_id=data.get("credential_id"))
+
+    def credentials_ended(self, user_id: int, *, credential_id: str | None = None) -> None:
+        """A credential of this user ended (or their role changed): tell the listeners, then
+        close the sockets opened with it."""
+        for listener in self.revocation_listeners:
+            listener(user_id)
+        self.close_user(user_id, credential_id=credential_id)
 
     def close_user(self, user_id: int, *, credential_id: str | None = None) -> int:
         """Close (4401) the sockets of a user, or only those opened with one credential."""
@@ -320,12 +335,11 @@ class Hub:
 
     async def publish_revocation(self, user_id: int, *, credential_id: str | None = None) -> None:
         """Close the user's sockets here now, and on every other process through the broadcaster."""
-        self.close_user(user_id, credential_id=credential_id)
-        message = {"type": "revoke", "user_id": user_id, "credential_id": credential_id}
+        self.credentials_ended(user_id, credential_id=credential_id)
         try:
             async with asyncio.timeout(2):
                 await self.broadcast.publish(
-                    control_channel(self.namespace), orjson.dumps(message).decode()
+                    control_channel(self.namespace), revocation_message(user_id, credential_id)
                 )
         except Exception as exc:
             logger.warning("revocation for user %s not broadcast: %r", user_id, exc)

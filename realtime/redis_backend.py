@@ -35,6 +35,7 @@ class RedisPubSubBackend(BroadcastBackend):
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._ready = asyncio.Event()
         self._connected = False
+        self._disconnections = 0
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._sub_client: aioredis.Redis | None = None
@@ -44,6 +45,12 @@ class RedisPubSubBackend(BroadcastBackend):
     def is_connected(self) -> bool:
         """Whether the subscriber connection is currently up."""
         return self._connected
+
+    @property
+    def live_epoch(self) -> int | None:
+        """None unless connected with every channel acknowledged; else how many times the
+        connection was lost before. A change means messages may have been lost between."""
+        return self._disconnections if self._ready.is_set() else None
 
     async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109 - bool, not raise
         """Wait until connected with every channel acknowledged; False on timeout (no sleeps)."""
@@ -137,6 +144,8 @@ class RedisPubSubBackend(BroadcastBackend):
     async def _close_pubsub(self) -> None:
         """Drop the current pub/sub connection without letting close errors escape."""
         pubsub, self._pubsub = self._pubsub, None
+        if self._connected:
+            self._disconnections += 1
         self._connected = False
         self._ready.clear()
         if pubsub is not None:

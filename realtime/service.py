@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from broadcaster import Broadcast
+from redis import asyncio as aioredis
 from starlette.applications import Starlette
 
-from db.effects import CommittedEvent, Revocation
+from db.effects import CommittedEvent, Revocation, RevokeCredentials
+from db.redis_options import redis_options
 from db.store import Store
 from realtime.config import RealtimeSettings
-from realtime.hub import Hub, events_channel
+from realtime.hub import Hub, control_channel, events_channel, revocation_message
 from realtime.publisher import Publisher, relay_forever
 from realtime.redis_backend import RedisPubSubBackend
 
@@ -35,6 +37,12 @@ class Realtime:
         writer's response (neither is awaited here)."""
         await self.hub.on_commit(committed)
         self.publisher.submit(committed)
+
+    def revocation_epoch(self) -> int | None:
+        """None while revocations from other processes may not arrive; else a number that
+        changes when some may have been lost (`RedisPubSubBackend.live_epoch`). In-process
+        pub/sub (embedded mode) is never down."""
+        return self.backend.live_epoch if self.backend is not None else 0
 
     async def revoke(self, revocation: Revocation) -> None:
         """Effect-sink end for revocations: close those sockets on every process."""
@@ -121,6 +129,33 @@ def realtime_component(
                 app.state.realtime_hub = None
 
     return component
+
+
+@asynccontextmanager
+async def revocation_publisher(
+    settings: RealtimeSettings,
+) -> AsyncIterator[RevokeCredentials | None]:
+    """The `revoke` end of an effect sink for a process without a hub (`bms user ...`): every
+    server closes those sockets and forgets those credentials at once. None without Redis
+    (embedded mode): the server finds out within AUTH_CACHE_SECS, its sockets at their next
+    periodic check."""
+    if not settings.redis_url:
+        yield None
+        return
+    client = aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2, **redis_options()
+    )
+    channel = control_channel(settings.channel_namespace)
+
+    async def revoke(revocation: Revocation) -> None:
+        await client.publish(
+            channel, revocation_message(revocation.user_id, revocation.credential_id)
+        )
+
+    try:
+        yield revoke
+    finally:
+        await client.aclose()
 
 
 async def publish_revocation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 
 from bms.admin import create_user_command
 from bms.demo import seed_demo
-from bms.users_cli import UserCommandFailed, change_user, list_users, unlock_user
+from bms.users_cli import UserCommandFailed, change_user, list_users, run_action, unlock_user
 from db.tables import users
 from domain.errors import ValidationFailed
 from domain.profiles import LAST_ADMIN
@@ -91,3 +92,27 @@ async def test_the_demo_banner_names_real_roles_and_how_to_reset(settings, store
             stored = await conn.fetch_val(query)
             assert stored == role, username
     assert "bms user set-password" in banner
+
+
+async def test_a_deactivation_from_the_command_line_ends_access_on_running_servers_at_once(
+    backend, app, settings, login
+) -> None:
+    """The command broadcasts the revocation: servers forget the cached credential and
+    close its sockets without waiting for their periodic checks."""
+    if backend != "postgres":
+        pytest.skip("embedded mode has no channel to the running server")
+    user = await login("operator")
+    assert (await user.get("/api/auth/user/")).status_code == 200  # now cached by the server
+    heard = asyncio.Event()
+    listeners = app.state.realtime.hub.revocation_listeners
+    listeners.append(hear := lambda _user_id: heard.set())
+    try:
+
+        async def deactivate(store) -> None:
+            await change_user(store, user.user["username"], {"is_active": False})
+
+        assert await run_action(settings, deactivate) == 0
+        await asyncio.wait_for(heard.wait(), 10)
+    finally:
+        listeners.remove(hear)
+    assert (await user.get("/api/auth/user/")).status_code == 401

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from http.cookies import SimpleCookie
 
+from databases.core import Connection
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth.credential_cache import CredentialCache
 from api.responses import send_error
 from db.store import Store
+from domain.actors import Actor
 from domain.bearer import actor_for_bearer
 from domain.origins import is_trusted_origin
 from domain.sessions import SESSION_COOKIE, actor_for_session_key
@@ -32,6 +38,26 @@ def parse_cookies(raw: str) -> dict[str, str]:
 async def _forbidden(send: Send, detail: str, status: int = 403) -> None:
     headers = {"WWW-Authenticate": 'Bearer realm="api"'} if status == 401 else None
     await send_error(send, detail, status, headers=headers)
+
+
+async def _actor(
+    app_state: State,
+    kind: str,
+    credential: str,
+    now: datetime,
+    read: Callable[[Connection], Awaitable[Actor | None]],
+) -> Actor | None:
+    """The actor behind a credential: this process's cache, else `read` from the database."""
+    cache: CredentialCache = app_state.credential_cache
+    actor = cache.lookup(kind, credential, now=now)
+    if actor is None:
+        ticket = cache.ticket()
+        store: Store = app_state.store
+        async with store.connection() as conn:
+            actor = await read(conn)
+        if actor is not None:
+            cache.store(kind, credential, actor, ticket)
+    return actor
 
 
 class AuthMiddleware:
@@ -60,10 +86,16 @@ class AuthMiddleware:
                     send, "Invalid Authorization header (expected: Bearer <token>).", 401
                 )
                 return
-            async with store.connection() as conn:
-                actor = await actor_for_bearer(
-                    conn, token=token.strip(), secret_key=app_state.secret_key, now=now
-                )
+            token = token.strip()
+            actor = await _actor(
+                app_state,
+                "bearer",
+                token,
+                now,
+                lambda conn: actor_for_bearer(
+                    conn, token=token, secret_key=app_state.secret_key, now=now
+                ),
+            )
             if actor is None:
                 await _forbidden(send, "Given token not valid for any token type", 401)
                 return
@@ -75,8 +107,13 @@ class AuthMiddleware:
             return
         session_key = cookies.get(SESSION_COOKIE)
         if session_key:
-            async with store.connection() as conn:
-                state["actor"] = await actor_for_session_key(conn, key=session_key, now=now)
+            state["actor"] = await _actor(
+                app_state,
+                "session",
+                session_key,
+                now,
+                lambda conn: actor_for_session_key(conn, key=session_key, now=now),
+            )
         needs_csrf = scope["method"] not in SAFE_METHODS and (
             state["actor"] is not None or scope["path"] in CSRF_ALWAYS_PATHS
         )

@@ -94,7 +94,7 @@ async def logout(request: Request) -> Response:
     store = get_store(request)
     async with store.unit_of_work(actor_id=actor.id) as uow:
         if actor.via == "session" and actor.credential_id:
-            await sessions.destroy_session(uow, key_hash=actor.credential_id, user_id=actor.id)
+            await sessions.destroy_session(uow, key_hash=actor.credential_id)
         elif actor.via == "token" and actor.credential_id:
             await tokens.revoke_family(uow, jti=actor.credential_id)
     response = no_content()

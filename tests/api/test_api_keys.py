@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 
 from db.store import Store
-from db.tables import api_keys, users
+from db.tables import api_keys
 
 KEYS = "/api/api-keys/"
 
@@ -122,10 +122,11 @@ async def test_expired_key_and_deactivated_owner_are_refused(login, store: Store
         assert (await expired.get("/api/auth/user/")).status_code == 401
     async with _with_key(owner, forever["key"]) as by_key:
         assert (await by_key.get("/api/auth/user/")).status_code == 200
-        async with store.connection() as conn:
-            await conn.execute(
-                users.update().where(users.c.id == owner.user["user"]).values(is_active=False)
-            )
+        admin = await login("admin")
+        deactivated = await admin.patch(
+            f"/api/profiles/{owner.user['id']}/", json={"is_active": False}
+        )
+        assert deactivated.status_code == 200, deactivated.text
         assert (await by_key.get("/api/auth/user/")).status_code == 401
 
 

@@ -318,9 +318,9 @@ async def test_sockets_of_revoked_credentials_are_closed_by_the_periodic_check(
 ) -> None:
     import uuid
 
-    from db.tables import users
-    from domain.sessions import actor_for_session_key, create_session, destroy_session, hash_key
-    from domain.tokens import actor_for_access_token, issue_token_pair, revoke_token
+    from db.tables import auth_tokens, sessions, users
+    from domain.sessions import actor_for_session_key, create_session, hash_key
+    from domain.tokens import actor_for_access_token, issue_token_pair
     from domain.users import create_user
 
     async with started(rt_settings, poll_secs=3600) as rt:
@@ -353,9 +353,13 @@ async def test_sockets_of_revoked_credentials_are_closed_by_the_periodic_check(
         assert by_session and by_token and kept and gone_user
         socks = [FakeSocket(rt.hub, a) for a in (by_session, by_token, kept, gone_user)]
         assert await rt.hub.close_revoked() == 0
-        async with store.unit_of_work(actor_id=None) as uow:
-            await destroy_session(uow, key_hash=hash_key(key))
-            await revoke_token(uow, jti=by_token.credential_id)
+        async with store.connection() as conn:  # ended where no broadcast tells of it
+            await conn.execute(sessions.delete().where(sessions.c.key_hash == hash_key(key)))
+            await conn.execute(
+                auth_tokens.update()
+                .where(auth_tokens.c.jti == by_token.credential_id)
+                .values(revoked_at=now)
+            )
         assert await rt.hub.close_revoked() == 2
         async with store.connection() as conn:
             await conn.execute(users.update().where(users.c.id == ids[2]).values(is_active=False))
