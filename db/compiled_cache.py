@@ -9,7 +9,10 @@ SQLAlchemy's own engine caches. The backends below keep an LRU of compiled state
 backend (one dialect each) and bind new values into them.
 
 Hot queries can skip building the statement too: build it once with `sa.bindparam(name)`
-placeholders and run `conn.fetch_one(bound(STATEMENT, name=value))`.
+placeholders and run `conn.fetch_one(bound(STATEMENT, name=value))`. Such a statement object
+is found by identity, not by its cache key (hashing a write's nested key cost more than
+compiling once), and its values go straight to their positions (`Prepared`): no
+`construct_params` per execution.
 
 Not cached, compiled as `databases` always did: statements without a cache key (DDL, text
 without one), and statements with "expanding" (`IN` lists) or literal-execute parameters,
@@ -17,7 +20,8 @@ whose SQL text depends on the values and not only on the shape.
 
 Private APIs relied on (tests/test_fast_path_contracts.py checks them; FAST_PATHS=0 runs
 db/database.py's plain path instead): SQLAlchemy's `ClauseElement._generate_cache_key`,
-`SQLCompiler._result_columns`, `_bind_processors`, `_ordered_columns`,
+`SQLCompiler._result_columns`, `_bind_processors`, `bind_names`, `escaped_bind_names`,
+`_collect_params`, `_ordered_columns`,
 `_textual_ordered_columns`, `_ad_hoc_textual`, `_loose_column_name_matching`,
 `TypeEngine._cached_result_processor`; `databases`' `PostgresConnection._compile`,
 `._connection`, `._dialect`, `SQLiteConnection._compile` and its `CompilationContext`,
@@ -35,6 +39,7 @@ from databases import Database
 from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.backends.sqlite import CompilationContext, SQLiteBackend, SQLiteConnection
+from sqlalchemy import exc
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -78,6 +83,63 @@ class CachedStatement:
 
 _UNCACHEABLE = object()  # a shape whose SQL depends on its values (IN lists, literals)
 Found = tuple[CachedStatement, Sequence[Any], Mapping[str, Any] | None]
+# Per driver position: the value's key, its compiled name, the statement's own value (a
+# literal), whether a value must be given, and its bind processor.
+_Slot = tuple[str, str, Any, bool, BindProcessor]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A statement built once (`db.statements.bound`): its compiled shape, and where each
+    named value goes. Binds what `CachedStatement.bind` would, without `construct_params`.
+
+    `slots` is None for a statement the general path must bind: an uncacheable shape, or
+    values computed per execution (callables, values kept aside by `.params()`).
+    """
+
+    statement: ClauseElement  # held, so its id names no other statement while this lives
+    cached: CachedStatement | None
+    slots: Sequence[_Slot] | None
+
+    @classmethod
+    def of(cls, statement: ClauseElement, cached: CachedStatement | None) -> Prepared:
+        if cached is None:
+            return cls(statement, None, None)
+        compiled: Any = cached.compiled
+        binds = compiled.bind_names
+        if getattr(compiled, "_collect_params", False) or any(
+            bind.callable is not None for bind in binds
+        ):
+            return cls(statement, cached, None)
+        # This statement's own literal values (its cache key's, memoized on it), not the
+        # compiled one's: another statement object of the same shape may have compiled it.
+        key: Any = statement._generate_cache_key()
+        own = compiled.construct_params(None, extracted_parameters=key.bindparams, _check=False)
+        escaped = compiled.escaped_bind_names or {}
+        by_name = {escaped.get(name, name): (bind, name) for bind, name in binds.items()}
+        slots = []
+        for position_name, process in zip(cached.param_names, cached.processors, strict=True):
+            bind, name = by_name[position_name]
+            slots.append((bind.key, name, own[position_name], bool(bind.required), process))
+        return cls(statement, cached, tuple(slots))
+
+    def bind(self, values: Mapping[str, Any]) -> list[Any]:
+        """Positional driver arguments: each named value, else the statement's own."""
+        assert self.slots is not None
+        args = []
+        for key, name, own, required, process in self.slots:
+            if key in values:
+                value = values[key]
+            elif name in values:
+                value = values[name]
+            elif required:
+                raise exc.InvalidRequestError(
+                    f"A value is required for bind parameter {key!r}", code="cd3x"
+                )
+            else:
+                value = own
+            args.append(value if process is None else process(value))
+        return args
 
 
 class StatementCache:
@@ -89,6 +151,31 @@ class StatementCache:
         self.dialect = dialect
         self._finish = finish  # compiled → (driver SQL text, bind names in positional order)
         self._entries: LRUCache[Any, Any] = LRUCache(STATEMENT_CACHE_SIZE)
+        # Statements built once, by id (`Prepared` keeps each alive): a handful per module.
+        self._prepared: dict[int, Prepared] = {}
+
+    def bound_args(self, query: Any) -> tuple[CachedStatement, list[Any]] | None:
+        """The compiled shape of `query` and its driver arguments; None: compile afresh."""
+        if isinstance(query, Bound):
+            prepared = self._prepared.get(id(query.statement))
+            if prepared is None or prepared.statement is not query.statement:
+                prepared = self._prepare(query.statement)
+            if prepared.slots is not None:
+                assert prepared.cached is not None
+                return prepared.cached, prepared.bind(query.values)
+        found = self.lookup(query)
+        if found is None:
+            return None
+        statement, extracted, values = found
+        return statement, statement.bind(extracted, values)
+
+    def _prepare(self, statement: ClauseElement) -> Prepared:
+        found = self.lookup(statement)
+        prepared = Prepared.of(statement, found[0] if found is not None else None)
+        if len(self._prepared) >= STATEMENT_CACHE_SIZE:  # only if statements were built per
+            self._prepared.clear()  # call and passed to `bound`, which defeats its purpose
+        self._prepared[id(statement)] = prepared
+        return prepared
 
     def lookup(self, query: Any) -> Found | None:
         """The compiled shape of `query`, its extracted and named values; None: compile afresh."""
@@ -216,31 +303,31 @@ class CachingPostgresConnection(PostgresConnection):
         self._statements = database.statements
 
     def _compile(self, query: Any) -> tuple[str, list[Any], Any]:
-        found = self._statements.lookup(query)
+        found = self._statements.bound_args(query)
         if found is None:
             return super()._compile(plain(query))
-        statement, extracted, values = found
-        return statement.sql, statement.bind(extracted, values), statement.result_columns
+        statement, args = found
+        return statement.sql, args, statement.result_columns
 
     async def fetch_all(self, query: Any) -> list[Any]:  # `Record`s read like the parent's
-        found = self._statements.lookup(query)
+        found = self._statements.bound_args(query)
         if found is None:
             return await super().fetch_all(plain(query))
-        statement, extracted, values = found
+        statement, args = found
         assert self._connection is not None, "Connection is not acquired"
-        rows = await self._connection.fetch(statement.sql, *statement.bind(extracted, values))
+        rows = await self._connection.fetch(statement.sql, *args)
         dialect = self._dialect
         if rows and len(rows[0]) == len(statement.names):  # every row of a result alike
             return [_Record(row, statement, dialect) for row in rows]
         return [_record(row, statement, dialect) for row in rows]
 
     async def fetch_one(self, query: Any) -> Any:  # a `Record` or None, like the parent
-        found = self._statements.lookup(query)
+        found = self._statements.bound_args(query)
         if found is None:
             return await super().fetch_one(plain(query))
-        statement, extracted, values = found
+        statement, args = found
         assert self._connection is not None, "Connection is not acquired"
-        row = await self._connection.fetchrow(statement.sql, *statement.bind(extracted, values))
+        row = await self._connection.fetchrow(statement.sql, *args)
         return None if row is None else _record(row, statement, self._dialect)
 
     async def iterate(self, query: Any) -> AsyncGenerator[Any, None]:
@@ -250,14 +337,14 @@ class CachingPostgresConnection(PostgresConnection):
         `databases`' slower records. No FETCH runs while a row is out with the caller, so
         a caller that stops early leaves the connection free for its rollback.
         """
-        found = self._statements.lookup(query)
+        found = self._statements.bound_args(query)
         if found is None:
             async for record in super().iterate(plain(query)):
                 yield record
             return
-        statement, extracted, values = found
+        statement, args = found
         assert self._connection is not None, "Connection is not acquired"
-        cursor = await self._connection.cursor(statement.sql, *statement.bind(extracted, values))
+        cursor = await self._connection.cursor(statement.sql, *args)
         dialect = self._dialect
         while True:
             rows = await cursor.fetch(ITERATE_BATCH)
@@ -284,10 +371,10 @@ class CachingSQLiteConnection(SQLiteConnection):
         self._statements = statements
 
     def _compile(self, query: Any) -> Any:  # the parent's tuple plus its CompilationContext
-        found = self._statements.lookup(query)
+        found = self._statements.bound_args(query)
         if found is None:
             return super()._compile(plain(query))
-        statement, extracted, values = found
+        statement, args = found
         compiled = statement.compiled
         context: Any = self._dialect.execution_ctx_cls()
         context.dialect = self._dialect
@@ -298,7 +385,6 @@ class CachingSQLiteConnection(SQLiteConnection):
             compiled._ad_hoc_textual,
             compiled._loose_column_name_matching,
         )
-        args = statement.bind(extracted, values)
         return statement.sql, args, statement.result_columns, CompilationContext(context)
 
 

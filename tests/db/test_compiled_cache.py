@@ -135,6 +135,48 @@ async def test_prebuilt_statements_take_named_values(store) -> None:
     assert too_late is None
 
 
+def _named_in(timezone: str) -> sa.Select:
+    """Same shape whatever `timezone`: only the literal differs."""
+    return sa.select(locations.c.name).where(
+        locations.c.created_at >= sa.bindparam("since"), locations.c.timezone == timezone
+    )
+
+
+async def test_prebuilt_statements_of_one_shape_keep_their_own_literals(store) -> None:
+    """Statements built once are bound by identity: each binds its own literal values even
+    when another object of the same shape was compiled first."""
+    await _add_locations(store, ["Alpha"])
+    async with store.unit_of_work(actor_id=None) as uow:
+        await uow.conn.execute(
+            locations.insert().values(
+                name="Paris", code="PAR", timezone="Europe/Paris", created_at=T0,
+                updated_at=T0,
+            )
+        )  # fmt: skip
+    in_utc, in_paris = _named_in("UTC"), _named_in("Europe/Paris")
+    async with store.connection() as conn:
+        for _ in range(2):  # compiled by the first, then each found by identity
+            utc = await conn.fetch_all(bound(in_utc, since=T0))
+            paris = await conn.fetch_all(bound(in_paris, since=T0))
+            assert [row["name"] for row in utc] == ["Alpha"]
+            assert [row["name"] for row in paris] == ["Paris"]
+    statements = _statements(store)
+    assert {id(in_utc), id(in_paris)} <= statements._prepared.keys()
+    assert statements.lookup(in_utc)[0] is statements.lookup(in_paris)[0]  # one compile
+
+
+async def test_prebuilt_statements_check_required_values_and_take_defaults(store) -> None:
+    ids = await _add_locations(store, ["Alpha", "Bravo"])
+    query = sa.select(locations.c.id).where(
+        locations.c.name == sa.bindparam("name", value="Bravo", required=False)
+    )
+    async with store.connection() as conn:
+        assert (await conn.fetch_one(bound(query)))["id"] == ids["Bravo"]
+        assert (await conn.fetch_one(bound(query, name="Alpha")))["id"] == ids["Alpha"]
+        with pytest.raises(sa.exc.InvalidRequestError, match="since"):
+            await conn.fetch_one(bound(BY_NAME_AFTER, name="Alpha"))
+
+
 async def test_prebuilt_statements_with_in_lists_fall_back(store) -> None:
     ids = await _add_locations(store, ["Alpha", "Bravo", "Charlie"])
     query = sa.select(locations.c.id).where(
