@@ -18,6 +18,7 @@ from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.limits import LongText
 from domain.notifications import manager_ids, notify_many
+from domain.references import References
 from domain.resource import ResourceRules
 from domain.schemas import Schema, check_if_match, merge_for_update, validate
 from domain.shifts import on_shift_user_ids
@@ -163,14 +164,8 @@ async def _type_default_priority(conn: Connection, type_id: int) -> str:
     return priority
 
 
-async def _check_references(
-    conn: Connection, values: Mapping[str, Any], current: Mapping[str, Any] | None = None
-) -> None:
-    await check_references(
-        conn,
-        {"incident_type": (incident_types, values["incident_type"]), **common_references(values)},
-        unchanged=current,
-    )
+def _references(values: Mapping[str, Any]) -> References:
+    return {"incident_type": (incident_types, values["incident_type"]), **common_references(values)}
 
 
 def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,12 +190,12 @@ async def create_incident_ticket(
     """Open a ticket reported by the actor; status always starts at `open`."""
     actor.require(Role.OPERATOR)
     values = validate(IncidentTicketIn, {**data, "status": "open"}).model_dump()
-    await _check_references(uow.conn, values)
-    if values["priority"] is None:
+    if values["priority"] is None:  # None for a type that does not exist: 400 below
         values["priority"] = await _type_default_priority(uow.conn, values["incident_type"])
     if values["occurred_at"] is None:
         values["occurred_at"] = uow.now
-    return await insert_ticket(uow, actor, KIND, {**_columns(values), "reported_by": actor.id})
+    columns = {**_columns(values), "reported_by": actor.id}
+    return await insert_ticket(uow, actor, KIND, columns, references=_references(values))
 
 
 async def update_incident_ticket(
@@ -224,7 +219,7 @@ async def update_incident_ticket(
     check_move(actor, current["status"], values["status"])
     entering_resolved = values["status"] == "resolved" != current["status"]
     _require_resolution(values, entering=entering_resolved)
-    await _check_references(uow.conn, values, current)
+    await check_references(uow.conn, _references(values), unchanged=current)
     columns = {**_columns(values), **_stamps(current["status"], values["status"], uow.now)}
     return await update_ticket(uow, actor, KIND, current, columns)
 

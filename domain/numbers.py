@@ -31,6 +31,21 @@ def take_next(insert: Any) -> Any:
     )
 
 
+def take_next_if(insert: Any, condition: sa.ColumnElement[bool]) -> Any:
+    """`take_next` only when `condition` holds: otherwise no value is taken and nothing is
+    returned (a statement that then writes nothing leaves the counter as it was)."""
+    name = sa.cast(sa.bindparam("counter", type_=counters.c.name.type), counters.c.name.type)
+    offered = sa.select(name, sa.cast(sa.literal(1), counters.c.value.type))
+    return (
+        insert(counters)
+        .from_select(["name", "value"], offered.where(condition))
+        .on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
+        )
+        .returning(counters.c.value)
+    )
+
+
 # Built once per dialect: one round trip per number, nothing compiled per call.
 _TAKE_NEXT = {True: take_next(postgresql.insert), False: take_next(sqlite.insert)}
 

@@ -35,6 +35,23 @@ def _lookup(tables: tuple[sa.Table, ...]) -> Any:
     )
 
 
+@functools.cache
+def all_exist(tables: tuple[sa.Table, ...]) -> sa.ColumnElement[bool]:
+    """True when each `:ref_<i>` is null or the id of a row of `tables[i]`: what `check_rows`
+    checks, as a condition of a statement that writes only then (`existence_params`)."""
+    conditions = []
+    for i, table in enumerate(tables):
+        # Typed in the SQL: PostgreSQL cannot infer a parameter's type from `IS NULL`.
+        ref = sa.cast(sa.bindparam(f"ref_{i}", type_=table.c.id.type), table.c.id.type)
+        conditions.append(sa.or_(ref.is_(None), sa.exists().where(table.c.id == ref)))
+    return sa.and_(sa.true(), *conditions)
+
+
+def existence_params(refs: References) -> dict[str, Any]:
+    """The values of `all_exist(tuple of refs' tables)`."""
+    return {f"ref_{i}": value for i, (_, value) in enumerate(refs.values())}
+
+
 async def check_rows(conn: Connection, refs: References) -> None:
     """Raise 400 on each field whose id names no row (None means "no reference")."""
     given = [(field, table, value) for field, (table, value) in refs.items() if value is not None]

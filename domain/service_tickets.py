@@ -158,8 +158,8 @@ async def create_service_ticket(
     actor.require(Role.OPERATOR)
     values = validate(ServiceTicketIn, {**data, "status": "new"}).model_dump()
     values["status"] = resolve_status("new", "new", values["assigned_to"])
-    await check_references(uow.conn, common_references(values))
-    return await insert_ticket(uow, actor, KIND, {**_columns(values), "requested_by": actor.id})
+    columns = {**_columns(values), "requested_by": actor.id}
+    return await insert_ticket(uow, actor, KIND, columns, references=common_references(values))
 
 
 async def update_service_ticket(

@@ -19,8 +19,8 @@ from db.uow import UnitOfWork
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.notifications import notify
-from domain.numbers import NUMBER_DIGITS, next_number, take_next
-from domain.references import check_rows
+from domain.numbers import NUMBER_DIGITS, next_number, take_next_if
+from domain.references import References, all_exist, check_rows, existence_params
 from domain.schemas import changed_fields, check_if_match
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -48,21 +48,20 @@ class TicketKind:
 
 
 async def insert_ticket(
-    uow: UnitOfWork, actor: Actor, kind: TicketKind, columns: Mapping[str, Any]
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: TicketKind,
+    columns: Mapping[str, Any],
+    *,
+    references: References,
 ) -> dict[str, Any]:
-    """Number and insert a checked ticket, announce it, and tell its assignee."""
+    """Number and insert a ticket whose `references` exist (else 400 on each that does not,
+    as `check_references`), announce it, and tell its assignee."""
     values = {**columns, "created_at": uow.now, "updated_at": uow.now}
-    if uow.store.is_postgres:  # numbered and inserted in one statement
-        statement = _numbered_insert(kind.table, tuple(values))
-        row = await uow.conn.fetch_one(
-            bound(
-                statement,
-                counter=kind.counter,
-                prefix=kind.number_prefix,
-                **value_params(values),
-            )
-        )
+    if uow.store.is_postgres:  # checked, numbered and inserted in one statement
+        row = await _insert_numbered(uow, kind, values, references)
     else:
+        await check_rows(uow.conn, references)
         number = await next_number(uow, name=kind.counter, prefix=kind.number_prefix)
         row = await uow.conn.fetch_one(  # the representation without reading the row again
             insert_returning(kind.table, {**values, "number": number})
@@ -75,12 +74,37 @@ async def insert_ticket(
     return created
 
 
+async def _insert_numbered(
+    uow: UnitOfWork, kind: TicketKind, values: Mapping[str, Any], references: References
+) -> Any:
+    """PostgreSQL: the insert runs only if every reference exists, so a create reads nothing
+    before it. When it inserted nothing (and took no number), `check_rows` says which
+    reference is missing; one added in between (a race) gets the row inserted after all,
+    the foreign keys guarding it as they guard every write."""
+    params = {
+        "counter": kind.counter,
+        "prefix": kind.number_prefix,
+        **existence_params(references),
+        **value_params(values),
+    }
+    keys = tuple(values)
+    tables = tuple(table for table, _ in references.values())
+    row = await uow.conn.fetch_one(bound(_numbered_insert(kind.table, keys, tables), **params))
+    if row is None:
+        await check_rows(uow.conn, references)
+        row = await uow.conn.fetch_one(bound(_numbered_insert(kind.table, keys, ()), **params))
+    return row
+
+
 @functools.cache
-def _numbered_insert(table: sa.Table, keys: tuple[str, ...]) -> Any:
-    """PostgreSQL: take the counter's next value (`numbers.take_next`, in a data-modifying
-    WITH) and insert the ticket numbered with it, RETURNING the row: one round trip where
-    numbering and inserting took two. The number reads as `format_number` writes it."""
-    taken = take_next(postgresql.insert).cte("taken")
+def _numbered_insert(
+    table: sa.Table, keys: tuple[str, ...], references: tuple[sa.Table, ...]
+) -> Any:
+    """PostgreSQL: take the counter's next value (`numbers.take_next_if`, in a data-modifying
+    WITH) if every reference exists (`references.all_exist`), and insert the ticket numbered
+    with it, RETURNING the row: one round trip where checking, numbering and inserting took
+    three. The number reads as `format_number` writes it."""
+    taken = take_next_if(postgresql.insert, all_exist(references)).cte("taken")
     digits = sa.cast(taken.c.value, sa.Text)
     number = (
         sa.bindparam("prefix", type_=sa.Text)

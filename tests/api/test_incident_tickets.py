@@ -91,6 +91,29 @@ async def test_invalid_input_is_400_per_field(manager, kind) -> None:
     assert (await manager.get(LIST)).json()["count"] == 0
 
 
+async def test_a_refused_reference_takes_no_number_and_leaves_no_event(
+    manager, kind, store
+) -> None:
+    """The reference check runs inside the numbered insert (PostgreSQL): a missing row
+    stops the insert and the counter alike, and the 400 names that field alone."""
+    facility = await make_facility(manager)
+    good = {"title": "T", "incident_type": kind["id"], "facility": facility["id"]}
+    for field in ("incident_type", "facility", "assigned_to"):
+        refused = await manager.post(LIST, json={**good, field: 999999})
+        assert refused.status_code == 400
+        assert refused.json() == {field: ['Invalid pk "999999" - object does not exist.']}
+    created = (await manager.post(LIST, json={**good, "assigned_to": None})).json()
+    assert created["number"] == "INC-000001"
+    assert created["facility"] == facility["id"] and created["priority"] == "high"
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(
+            sa.select(events.c.action, events.c.object_id).where(
+                events.c.topic == "incident-tickets"
+            )
+        )
+    assert [(r["action"], r["object_id"]) for r in rows] == [("created", created["id"])]
+
+
 async def test_full_lifecycle_sets_and_clears_stamps(login, kind) -> None:
     operator = await login("operator")
     ticket = await make_incident(operator, incident_type=kind["id"])
