@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -45,7 +46,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        given = _header(scope, b"x-request-id").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
@@ -76,6 +77,16 @@ class RequestIdMiddleware:
                 )
 
 
+def _header(scope: Scope, name: bytes) -> bytes:
+    """The last value of header `name` (lower case), as `dict(scope["headers"])` gives it,
+    without copying every header into a dict."""
+    found = b""
+    for key, value in scope["headers"]:
+        if key == name:
+            found = value
+    return found
+
+
 def _path_of(scope: Scope) -> str:
     query = scope.get("query_string", b"")
     return f"{scope['path']}?{query.decode('latin-1')}" if query else scope["path"]
@@ -102,8 +113,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self._limit_for(scope)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
             await _too_large(send, limit)
             return
         received = 0
@@ -145,6 +156,10 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Each labelled series once per (method, route[, status]): `labels()` takes a lock
+        # and builds its key on every call. Bounded: routes are templates, not paths.
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
 
     @staticmethod
     def _route_of(scope: Scope) -> str:
@@ -176,6 +191,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = self._route_of(scope)
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            route, method = self._route_of(scope), scope["method"]
+            latency = self._latency.get((method, route))
+            if latency is None:
+                latency = self._latency[method, route] = LATENCY.labels(method, route)
+            latency.observe(elapsed)
+            requests = self._requests.get((method, route, status))
+            if requests is None:
+                requests = REQUESTS.labels(method, route, str(status))
+                self._requests[method, route, status] = requests
+            requests.inc()

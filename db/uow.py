@@ -57,6 +57,19 @@ class _PendingEvent:
     owner_id: int | None
     private: bool
 
+    def committed(self, event_id: int, created_at: datetime) -> CommittedEvent:
+        """The event as stored (not `asdict`: it deep-copies, on every write)."""
+        return CommittedEvent(
+            event_id,
+            self.topic,
+            self.action,
+            self.object_id,
+            self.data,
+            self.owner_id,
+            self.private,
+            created_at,
+        )
+
 
 @dataclass(slots=True)
 class _PendingHistory:
@@ -185,7 +198,7 @@ class UnitOfWork:
         for pending in self._events:
             values = {**asdict(pending), "created_at": created_at}
             event_id = await self.conn.execute(events.insert().values(**values))
-            self.committed_events.append(CommittedEvent(id=event_id, **values))
+            self.committed_events.append(pending.committed(event_id, created_at))
 
     async def _insert_events_locked(self, created_at: datetime) -> None:
         """Take the events lock and insert every event in ONE round trip (PostgreSQL).
@@ -213,8 +226,7 @@ class UnitOfWork:
         rows = await self.conn.fetch_all(bound(statement, **values))
         ids = sorted(row[0] for row in rows)  # drawn in `n` order, one per event
         for event_id, p in zip(ids, pending, strict=True):
-            values = {**asdict(p), "created_at": created_at}
-            self.committed_events.append(CommittedEvent(id=event_id, **values))
+            self.committed_events.append(p.committed(event_id, created_at))
 
     def _history_values(self) -> dict[str, Any]:
         return {
