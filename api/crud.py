@@ -121,6 +121,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
                     serialize=resource.serialize,
                     filename=resource.path.strip("/").replace("/", "-") + ".csv",
                 )
+            index = resource.spec.search_index
             async with store.read_connection() as conn:
                 page = await paginate(
                     conn,
@@ -130,6 +131,7 @@ def collection_endpoint(resource: Resource) -> Callable[[Request], Awaitable[Res
                     url=request.url,
                     serialize=resource.serialize,
                     counts_scope=store,
+                    search_index=index is not None and await store.has_index(index),
                 )
             return JSONResponse(page)
         if resource.create is None:

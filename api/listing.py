@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from databases.core import Connection
+from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
@@ -39,6 +40,9 @@ _NO_VALUE: Any = object()
 # A cached count is used only while its topic's newest event id is unchanged; this bounds
 # how long a write that bypassed the unit of work (manual SQL) could leave it stale.
 COUNT_MAX_AGE_SECS = 30.0
+# A search last counted at this many rows or fewer reads the spec's `search_index` (see
+# `_matches_first`); above it, the list order's index until a page is full is cheaper.
+SEARCH_FEW_ROWS = 500
 
 
 def _parse_bool(raw: str) -> bool:
@@ -141,6 +145,9 @@ class ListSpec:
     ordering: Mapping[str, sa.ColumnElement[Any]] = field(default_factory=dict)
     default_ordering: Sequence[str] = ()
     id_column: sa.ColumnElement[Any] | None = None
+    # A PostgreSQL index serving `search` (trigrams, pg_trgm): read by a search known to
+    # match few rows, when the database has it (`paginate`'s `search_index`).
+    search_index: str | None = None
 
     def where(self, params: QueryParams) -> list[sa.ColumnElement[bool]]:
         """WHERE clauses from the query string; 400 keyed by filter name on bad values."""
@@ -274,6 +281,7 @@ class _Shared:
 class _PageStatements:
     page: sa.Select[Any]  # rows, with the total (no topic) or the topic's version
     count: sa.Select[Any] | None  # (total, version), run when no cached total is current
+    few: sa.Select[Any] | None = None  # `page` for a search matching few rows (a topic's)
 
 
 # Base queries that are the same object for every request (see `shared_query`).
@@ -316,6 +324,29 @@ def _topic_version(topic: str) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.max(events.c.id)).where(events.c.topic == topic).scalar_subquery()
 
 
+def _paged(statement: sa.Select[Any]) -> sa.Select[Any]:
+    return statement.limit(sa.bindparam(_LIMIT, type_=sa.Integer)).offset(
+        sa.bindparam(_OFFSET, type_=sa.Integer)
+    )
+
+
+def _matches_first(
+    filtered: sa.Select[Any], order_by: Sequence[sa.ColumnElement[Any]], version: Any
+) -> sa.Select[Any]:
+    """The page's rows found first, then ordered: `SELECT * FROM (matches OFFSET 0) ORDER BY`.
+
+    The OFFSET keeps PostgreSQL from merging the subquery into the outer query, so it plans
+    the match alone (the trigram index for a rare term) and sorts the few rows found. The
+    plain page lets it read the list order's index instead, filtering each row until a page
+    is full: right for a common term, and for a rare one a read of the whole table, which
+    it picks because asyncpg's prepared statements get a generic plan, blind to the term.
+    Same columns (names included) and the same order, so the same page.
+    """
+    matched = filtered.offset(0).subquery("matched")
+    adapt = ClauseAdapter(matched).traverse
+    return sa.select(*matched.c, version.label(_VERSION)).order_by(*map(adapt, order_by))
+
+
 def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageStatements:
     """The statements of a shared query for one query-string shape, built once."""
     key = (id(shared.query), id(spec), shape)
@@ -323,6 +354,8 @@ def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageS
     if found is not None and found[0] is spec:
         return found[1]
     filtered = shared.query.where(*spec.shaped_where(shape))
+    order_by = spec.shaped_order_by(shape)
+    few = None
     if shared.topic is None:
         rows, count = _with_total(filtered), None
     else:
@@ -330,12 +363,9 @@ def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageS
         rows = filtered.add_columns(version.label(_VERSION))
         total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
         count = total.add_columns(version.label(_VERSION))
-    page = (
-        rows.order_by(*spec.shaped_order_by(shape))
-        .limit(sa.bindparam(_LIMIT, type_=sa.Integer))
-        .offset(sa.bindparam(_OFFSET, type_=sa.Integer))
-    )
-    statements = _PageStatements(page, count)
+        if spec.search_index is not None and shape[1]:  # type: ignore[index]  # searched
+            few = _paged(_matches_first(filtered, order_by, version))
+    statements = _PageStatements(_paged(rows.order_by(*order_by)), count, few)
     _PAGES[key] = (spec, statements)
     return statements
 
@@ -377,11 +407,14 @@ async def paginate(
     serialize: Serializer,
     extra_where: Sequence[sa.ColumnElement[bool]] = (),
     counts_scope: object | None = None,
+    search_index: bool = False,
 ) -> dict[str, Any]:
     """Run a filtered, ordered, paginated query and return DRF's page object.
 
     `counts_scope` (the Store `conn` came from) keeps the totals of shared list queries
     cached per database, valid while their topic's newest event id is unchanged.
+    `search_index`: the database has `spec.search_index`; a search whose last count (at any
+    version) was at most `SEARCH_FEW_ROWS` then finds its matches first (`_matches_first`).
     """
     page, size = page_numbers(params)
     statements: _PageStatements | None = None
@@ -393,8 +426,15 @@ async def paginate(
     else:
         shape, values = spec.shape(params)
         statements = _page_statements(_SHARED[id(query)], spec, shape)
+        key = (id(query), id(spec), shape, *((k, _hashable(v)) for k, v in sorted(values.items())))
         page_values = {**values, _LIMIT: size, _OFFSET: (page - 1) * size}
-        rows = await conn.fetch_all(bound(statements.page, **page_values))
+        statement = statements.page
+        if statements.few is not None and search_index and counts_scope is not None:
+            counts = _COUNTS.get(counts_scope)
+            seen = None if counts is None else counts.get(key)
+            if seen is not None and seen[1] <= SEARCH_FEW_ROWS:
+                statement = statements.few
+        rows = await conn.fetch_all(bound(statement, **page_values))
     # An empty page is page 1 of nothing, or past the end.
     if not rows and page > 1:
         raise NotFound("Invalid page.")
@@ -403,7 +443,6 @@ async def paginate(
     elif statements is None or statements.count is None:
         count = rows[0][_TOTAL]
     else:
-        key = (id(query), id(spec), shape, *((k, _hashable(v)) for k, v in sorted(values.items())))
         if counts_scope is None:  # nothing to cache the total in: count now
             counted = await conn.fetch_one(bound(statements.count, **values))
             assert counted is not None

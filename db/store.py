@@ -135,6 +135,7 @@ class Store:
             if not (self.is_postgres and self.replica.is_postgres):
                 raise ValueError("a read replica needs PostgreSQL for both URLs")
         self.sink = sink if sink is not None else EffectSink()
+        self._indexes: dict[str, bool] = {}  # `has_index`, asked once per process
         # Replaceable clock: tests drive time-based jobs without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -156,6 +157,24 @@ class Store:
             except BaseException:
                 await self.database.disconnect()
                 raise
+
+    async def has_index(self, name: str) -> bool:
+        """Whether the PostgreSQL database has the index `name` (one the migrations may skip).
+
+        Asked once per process and name: an index created by hand later counts after a restart.
+        """
+        found = self._indexes.get(name)
+        if found is None:
+            found = False
+            if self.is_postgres:
+                async with self.connection() as conn:
+                    found = bool(
+                        await conn.fetch_val(
+                            sa.text("SELECT to_regclass(:name) IS NOT NULL").bindparams(name=name)
+                        )
+                    )
+            self._indexes[name] = found
+        return found
 
     async def disconnect(self) -> None:
         try:

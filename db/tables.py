@@ -323,6 +323,17 @@ def _ordering_indexes(table: sa.Table, *columns: str) -> None:
 
 
 _ordering_indexes(incident_tickets, "title", "occurred_at", "updated_at")
+# `?search=` (ILIKE '%term%' on these columns) on PostgreSQL: trigrams (pg_trgm), read for a
+# search that matches few tickets (api/listing.py). Migration 0011_15_search_trigram, which
+# leaves it out where pg_trgm is not installed.
+sa.Index(
+    "ix_incident_tickets_search_trgm",
+    incident_tickets.c.number,
+    incident_tickets.c.title,
+    incident_tickets.c.description,
+    postgresql_using="gin",
+    postgresql_ops={col: "gin_trgm_ops" for col in ("number", "title", "description")},
+).ddl_if(dialect="postgresql")
 
 service_tickets = sa.Table(
     "service_tickets",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
-from starlette.datastructures import QueryParams
+from starlette.datastructures import URL, QueryParams
 
 from api import listing
 from api.resources.incident_tickets import RESOURCE
@@ -142,3 +144,59 @@ async def test_a_total_is_reused_until_its_topic_changes_or_it_ages(
     # ... and the age limit bounds how long such a total lives.
     monkeypatch.setattr(listing, "COUNT_MAX_AGE_SECS", 0.0)
     assert (await _page(manager, "?status=open"))["count"] == 2
+
+
+class _Noting:
+    """The real connection, noting each statement it runs (which page statement was read)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.ran = conn, []
+
+    async def fetch_all(self, query: Any) -> Any:
+        self.ran.append(getattr(query, "statement", query))
+        return await self.conn.fetch_all(query)
+
+    async def fetch_one(self, query: Any) -> Any:
+        self.ran.append(getattr(query, "statement", query))
+        return await self.conn.fetch_one(query)
+
+
+async def test_a_search_known_to_match_few_rows_finds_them_first(
+    store, manager, kind, monkeypatch
+) -> None:
+    """PostgreSQL (trigram index): once a search's total is known to be small, its pages
+    come from `_matches_first`; the same rows, order and count. SQLite: the plain page."""
+    made = [
+        await make_incident(manager, incident_type=kind["id"], title=f"Feed {n} LOST sync")
+        for n in range(5)
+    ]
+    await make_incident(manager, incident_type=kind["id"], title="Power dip")
+    newest_first = [t["id"] for t in reversed(made)]
+    spec, query = RESOURCE.spec, RESOURCE.list_query(None)
+    search_index = await store.has_index(spec.search_index)
+    assert search_index is store.is_postgres
+
+    async def page(query_string: str) -> tuple[list[int], int, bool]:
+        async with store.connection() as conn:
+            noting = _Noting(conn)
+            found = await listing.paginate(
+                noting,  # type: ignore[arg-type]  # a connection, noted
+                query,
+                spec=spec,
+                params=QueryParams(query_string),
+                url=URL(f"http://testserver{LIST}?{query_string}"),
+                serialize=RESOURCE.serialize,
+                counts_scope=store,
+                search_index=search_index,
+            )
+        shape, _ = spec.shape(QueryParams(query_string))
+        few = listing._page_statements(listing._SHARED[id(query)], spec, shape).few
+        return [r["id"] for r in found["results"]], found["count"], noting.ran[0] is few
+
+    # Not counted yet: the plain page (a search may match every row).
+    assert await page("search=lost+SYNC&page_size=2") == (newest_first[:2], 5, False)
+    for n, ids in ((1, newest_first[:2]), (2, newest_first[2:4]), (3, newest_first[4:])):
+        assert await page(f"search=lost+SYNC&page_size=2&page={n}") == (ids, 5, search_index)
+    # A search last counted above the line reads the plain page.
+    monkeypatch.setattr(listing, "SEARCH_FEW_ROWS", 4)
+    assert await page("search=lost+SYNC&page_size=2") == (newest_first[:2], 5, False)

@@ -1,0 +1,157 @@
+"""`?search=` on incident tickets: a rare term reads the trigram index, a common one does not (#15).
+
+Migration 0011 gives PostgreSQL a GIN trigram index on the searched columns. asyncpg runs
+each list statement as a prepared statement, which PostgreSQL plans generically (blind to
+the term) after five runs, so the plans are checked both ways: generic and with the term.
+A search known to match few rows finds its matches first (`listing._matches_first`); the
+plain page stays what it was: the list order's index, read until a page is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.datastructures import QueryParams
+
+from api import listing
+from api.resources.incident_tickets import RESOURCE
+from db import migrate
+from db.statements import bound
+from db.store import Store
+from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres_database
+
+INDEX = "ix_incident_tickets_search_trgm"
+TICKETS = 10_000  # the size of the benchmark's table: at a few thousand, reading it all is cheap
+
+
+@pytest.fixture
+async def tickets(store, make_user) -> None:
+    """Every ticket says "lost sync"; one is about a klystron."""
+    if not store.is_postgres:
+        pytest.skip("the trigram index is PostgreSQL's (SQLite searches by reading the table)")
+    user = await make_user("admin")
+    async with store.unit_of_work(actor_id=None) as uow:
+        raw = uow.conn.raw_connection
+        type_id = await raw.fetchval(
+            "INSERT INTO incident_types (name, created_at, updated_at) "
+            "VALUES ('Search', now(), now()) RETURNING id"
+        )
+        await raw.execute(
+            """
+            INSERT INTO incident_tickets (number, title, description, incident_type_id,
+                priority, status, reported_by, occurred_at, created_at, updated_at)
+            SELECT 'INC-' || lpad(g::text, 6, '0'),
+                CASE WHEN g = 1234 THEN 'Klystron arc on TX 3' ELSE 'Incident ' || g END,
+                'transmitter ' || (g % 97) || ' lost sync', $1, 'low', 'open', $2,
+                now(), now() - make_interval(secs => g), now()
+            FROM generate_series(1, $3::int) AS g
+            """,
+            type_id,
+            user["user"],
+            TICKETS,
+        )
+        # New entries wait in the GIN index's pending list until (auto)vacuum merges them,
+        # and the planner prices reading that list; merged here as autovacuum would.
+        await raw.execute(f"SELECT gin_clean_pending_list('{INDEX}')")
+        await raw.execute("ANALYZE incident_tickets")
+
+
+def _statements(query_string: str) -> tuple[Any, Any]:
+    """(plain page, matches-first page) of `?<query_string>` bound for page 1 of 50."""
+    spec, query = RESOURCE.spec, RESOURCE.list_query(None)
+    shape, values = spec.shape(QueryParams(query_string))
+    statements = listing._page_statements(listing._SHARED[id(query)], spec, shape)
+    page = {**values, listing._LIMIT: 50, listing._OFFSET: 0}
+    assert statements.few is not None
+    return bound(statements.page, **page), bound(statements.few, **page)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    assert isinstance(value, int), value  # the statements here bind text and integers
+    return str(value)
+
+
+async def _plan(store: Any, query: Any, *, generic: bool) -> str:
+    found = store.database._backend.statements.lookup(query)
+    assert found is not None
+    compiled, extracted, values = found
+    args = compiled.bind(extracted, values)
+    async with store.unit_of_work(actor_id=None) as uow:  # SET LOCAL and PREPARE end with it
+        raw = uow.conn.raw_connection
+        if generic:
+            await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await raw.execute(f"PREPARE bms_search_page AS {compiled.sql}")
+        try:
+            literals = ", ".join(map(_literal, args))  # EXECUTE takes no bind parameters
+            rows = await raw.fetch(f"EXPLAIN EXECUTE bms_search_page({literals})")
+        finally:
+            await raw.execute("DEALLOCATE bms_search_page")
+    return "\n".join(row[0] for row in rows)
+
+
+@pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
+async def test_a_rare_term_reads_the_trigram_index(store, tickets, generic) -> None:
+    _, matches_first = _statements("search=klystron")
+    plan = await _plan(store, matches_first, generic=generic)
+    assert plan.count(f"Bitmap Index Scan on {INDEX}") == 3, plan  # number, title, description
+    assert "Seq Scan on incident_tickets" not in plan, plan
+    assert "ix_incident_tickets_created_at" not in plan, plan
+
+
+@pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
+async def test_a_common_term_keeps_the_list_order_index(store, tickets, generic) -> None:
+    """Every ticket matches: the plain page reads 50 rows off `(created_at)` and stops."""
+    plain, _ = _statements("search=lost+sync")
+    plan = await _plan(store, plain, generic=generic)
+    assert "Index Scan Backward using ix_incident_tickets_created_at" in plan, plan
+    assert INDEX not in plan, plan
+    assert not [line for line in plan.splitlines() if line.strip(" ->").startswith("Sort  (")], plan
+
+
+async def test_the_index_exists_where_the_migration_made_it(store) -> None:
+    assert await store.has_index(INDEX) is store.is_postgres
+    assert await store.has_index("ix_no_such_index") is False
+
+
+async def test_without_the_right_to_create_pg_trgm_the_migration_leaves_the_index_out(
+    backend,
+) -> None:
+    """A role that owns no database may not create even a trusted extension: the migration
+    warns, goes on without the index, and searching still works (by reading the table)."""
+    if backend != "postgres":
+        pytest.skip("SQLite has no extensions")
+    url = await create_postgres_database()
+    role = f"bms_no_ext_{uuid.uuid4().hex[:8]}"
+    name = make_url(url).database
+    admin = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        await admin.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+        await admin.execute(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC')
+        limited = make_url(url).set(username=role).render_as_string(hide_password=False)
+        with pytest.warns(UserWarning, match="pg_trgm"):
+            await asyncio.to_thread(migrate.upgrade, limited)
+        store = Store(limited)
+        await store.connect()
+        try:
+            assert await store.has_index(INDEX) is False
+            async with store.connection() as conn:
+                found = await conn.fetch_all(_statements("search=klystron")[0])
+            assert found == []
+        finally:
+            await store.disconnect()
+    finally:
+        await admin.close()
+        await drop_postgres_database(url)
+        postgres = await asyncpg.connect(_asyncpg_dsn(url).rsplit("/", 1)[0] + "/postgres")
+        try:
+            await postgres.execute(f"DROP ROLE IF EXISTS {role}")
+        finally:
+            await postgres.close()
