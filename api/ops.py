@@ -22,6 +22,7 @@ from db.redis_options import redis_options
 from tasks.jobs import all_jobs
 
 READY_TIMEOUT_SECS = 2.0
+READ_REPLICA = "read_replica"  # DATABASE_READ_URL's check
 
 
 async def healthz(request: Request) -> Response:
@@ -45,13 +46,21 @@ async def readiness(request: Request) -> dict[str, str]:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
+    store = get_store(request)
+    if store.replica is not None:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECS):
+                checks[READ_REPLICA] = await store.probe_replica()
+        except TimeoutError:
+            checks[READ_REPLICA] = "error: TimeoutError"
     return checks
 
 
 async def readyz(request: Request) -> Response:
-    """200 only when the database and, if configured, Redis answer."""
+    """200 only when the database and, if configured, Redis answer. The read replica is
+    reported, not required: without it, reads go to the primary."""
     checks = await readiness(request)
-    ready = all(value == "ok" for value in checks.values())
+    ready = all(value == "ok" for name, value in checks.items() if name != READ_REPLICA)
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", **checks}, 200 if ready else 503
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -16,6 +18,7 @@ from databases.core import Connection
 
 from db.database import make_database
 from db.effects import EffectSink
+from db.errors import is_connection_lost
 from db.urls import async_driver_url
 
 if TYPE_CHECKING:
@@ -25,6 +28,12 @@ if TYPE_CHECKING:
 
 SQLITE_BUSY_TIMEOUT_SECS = 30
 PG_POOL_MAX = 20
+# DATABASE_READ_URL unreachable: reads go to the primary, and the replica is tried again
+# after this long (one connection attempt, at most REPLICA_CONNECT_TIMEOUT_SECS).
+REPLICA_RETRY_SECS = 5.0
+REPLICA_CONNECT_TIMEOUT_SECS = 2.0
+
+logger = logging.getLogger("bms.db.store")
 
 
 async def _keep_session(connection: Any) -> None:
@@ -104,6 +113,7 @@ class Store:
         sink: EffectSink | None = None,
         fast_paths: bool = True,
         read_url: str | None = None,
+        connect_timeout_secs: float | None = None,
     ) -> None:
         url = async_driver_url(database_url)
         self.is_postgres = url.get_backend_name() == "postgresql"
@@ -112,6 +122,8 @@ class Store:
             if self.is_postgres
             else {"timeout": SQLITE_BUSY_TIMEOUT_SECS}
         )
+        if connect_timeout_secs is not None and self.is_postgres:
+            options["timeout"] = connect_timeout_secs
         # FAST_PATHS: compile each statement shape once (db/compiled_cache.py), or plain.
         self.fast_paths = fast_paths
         self.database = make_database(
@@ -129,9 +141,18 @@ class Store:
         self._writer: ContextVar[asyncio.Task[Any] | None] = ContextVar(f"bms_writer_{id(self)}")
         # DATABASE_READ_URL: a streaming replica's pool for list and detail reads
         # (`read_connection`), queued like this one's; never written through.
+        # Unreachable, it rests (reads from the primary) until `_replica_retry_at`.
         self.replica: Store | None = None
+        self.replica_error: str | None = None  # why the replica rests, for /readyz
+        self._replica_retry_at = 0.0
+        self._replica_connecting = asyncio.Lock()
         if read_url:
-            self.replica = Store(read_url, pool_max=pool_max, fast_paths=fast_paths)
+            self.replica = Store(
+                read_url,
+                pool_max=pool_max,
+                fast_paths=fast_paths,
+                connect_timeout_secs=REPLICA_CONNECT_TIMEOUT_SECS,
+            )
             if not (self.is_postgres and self.replica.is_postgres):
                 raise ValueError("a read replica needs PostgreSQL for both URLs")
         self.sink = sink if sink is not None else EffectSink()
@@ -152,11 +173,7 @@ class Store:
                 # FULL, so a commit survives a power cut.
                 await conn.execute("PRAGMA journal_mode = WAL")
         if self.replica is not None:
-            try:
-                await self.replica.connect()
-            except BaseException:
-                await self.database.disconnect()
-                raise
+            await self._connect_replica(self.replica)
 
     async def has_index(self, name: str) -> bool:
         """Whether the PostgreSQL database has the index `name` (one the migrations may skip).
@@ -178,7 +195,7 @@ class Store:
 
     async def disconnect(self) -> None:
         try:
-            if self.replica is not None:
+            if self.replica is not None and self.replica.database.is_connected:
                 await self.replica.disconnect()
         finally:
             await self.database.disconnect()
@@ -257,14 +274,81 @@ class Store:
 
     @asynccontextmanager
     async def _replica_connection(self, replica: Store) -> AsyncIterator[Connection]:
+        """The replica's connection if it answers and has this client's last write; else
+        the primary's. An unreachable replica rests for REPLICA_RETRY_SECS: the reads of a
+        node never fail because its replica is down."""
         client = _CLIENT.get(None)
         needed = client.read_after if client is not None else None
-        async with replica.connection() as conn:
-            if needed is None or (lsn(await conn.fetch_val(_REPLAYED)) or -1) >= needed:
-                yield conn
-                return
+        if await self._replica_ready(replica):
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    conn = await stack.enter_async_context(replica.connection())
+                    replayed = None if needed is None else await conn.fetch_val(_REPLAYED)
+                except Exception as exc:
+                    self._rest_replica(exc)
+                else:
+                    self._replica_answered()
+                    if needed is None or (lsn(replayed) or -1) >= needed:
+                        try:
+                            yield conn
+                        except Exception as exc:
+                            if is_connection_lost(exc):  # a pooled connection went stale
+                                self._rest_replica(exc)
+                            raise
+                        return
         async with self.connection() as conn:
             yield conn
+
+    async def probe_replica(self) -> str:
+        """"ok", or why list and detail reads go to the primary now (/readyz, /metrics)."""
+        replica = self.replica
+        if replica is None:
+            return "error: no DATABASE_READ_URL"
+        if await self._replica_ready(replica):
+            try:
+                async with replica.connection() as conn:
+                    await conn.fetch_val(sa.text("SELECT 1"))
+            except Exception as exc:
+                self._rest_replica(exc)
+            else:
+                self._replica_answered()
+                return "ok"
+        return f"error: {self.replica_error}"
+
+    async def _replica_ready(self, replica: Store) -> bool:
+        """False while the replica rests; connects it first if it never did (it was down
+        when this process started)."""
+        if self.replica_error is not None and time.monotonic() < self._replica_retry_at:
+            return False
+        if not replica.database.is_connected:
+            async with self._replica_connecting:
+                if not replica.database.is_connected:
+                    return await self._connect_replica(replica)
+        return True
+
+    async def _connect_replica(self, replica: Store) -> bool:
+        try:
+            await replica.connect()
+        except Exception as exc:
+            self._rest_replica(exc)
+            return False
+        return True
+
+    def _replica_answered(self) -> None:
+        if self.replica_error is not None:
+            logger.warning("read replica answers again; list and detail reads go to it")
+            self.replica_error = None
+
+    def _rest_replica(self, exc: BaseException) -> None:
+        """Read from the primary for a while; say so once per outage, not per read."""
+        if self.replica_error is None:
+            logger.warning(
+                "read replica unreachable (%s); reading from the primary, retrying every %.0f s",
+                type(exc).__name__,
+                REPLICA_RETRY_SECS,
+            )
+        self.replica_error = type(exc).__name__
+        self._replica_retry_at = time.monotonic() + REPLICA_RETRY_SECS
 
     async def note_commit(self, conn: Connection) -> None:
         """After a commit on `conn`: keep its WAL position for the client's next reads.

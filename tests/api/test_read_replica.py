@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
+import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -21,7 +22,7 @@ from api.replica import READ_AFTER_COOKIE
 from db import store as db_store
 from db.store import Store
 from tests.builders.tickets import make_incident, make_incident_type
-from tests.conftest import _asyncpg_dsn, make_settings, migrated_postgres_database
+from tests.conftest import POSTGRES_URL, _asyncpg_dsn, make_settings, migrated_postgres_database
 
 WINDOW_SECS = 10
 TICKETS = "/api/incident-tickets/"
@@ -149,3 +150,62 @@ async def test_the_read_pool_is_its_own_connections(store: Store, replica_url: s
 
 def _name(url: str) -> str:
     return url.rsplit("/", 1)[1]
+
+
+async def _set_connections(url: str, *, allowed: bool) -> None:
+    """Let the replica take connections, or refuse them and end those it has (an outage)."""
+    name = _name(url)
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
+                name,
+            )
+    finally:
+        await conn.close()
+
+
+async def test_reads_go_to_the_primary_while_the_replica_is_down_and_back_after(
+    login, store: Store, replica_url: str
+) -> None:
+    manager = await login("manager")
+    kind = await make_incident_type(manager)
+    await make_incident(manager, incident_type=kind["id"])
+    manager.cookies.clear()  # no read-your-writes window: the replica (empty) answers
+    assert (await manager.get(TICKETS)).json()["count"] == 0
+    await _set_connections(replica_url, allowed=False)
+    try:
+        for _ in range(3):  # every read, none failing: the primary answers
+            response = await manager.get(TICKETS)
+            assert response.status_code == 200 and response.json()["count"] == 1
+        assert store.replica_error is not None
+        ready = await manager.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["read_replica"].startswith("error: ")
+    finally:
+        await _set_connections(replica_url, allowed=True)
+    store._replica_retry_at = 0.0  # the retry interval has passed
+    assert (await manager.get(TICKETS)).json()["count"] == 0
+    assert store.replica_error is None
+    assert (await manager.get("/readyz")).json()["read_replica"] == "ok"
+
+
+async def test_a_node_starts_and_serves_with_its_replica_down(
+    replica_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    closed = "postgresql://postgres@127.0.0.1:9/nowhere"  # the discard port: refused
+    settings = make_settings(
+        database_url, tmp_path_factory.mktemp("data"), database_read_url=closed
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["read_replica"].startswith("error: ")
+            assert (await client.get(TICKETS)).status_code == 401  # answered, not a 503
+        assert application.state.store.replica_error is not None
