@@ -264,7 +264,21 @@ class Bench:
         # Writes warm up too: a fresh pool connection's first statements (connect, prepare)
         # are not what a write costs.
         await self.run(scenario, duration=self.args.warmup, measure=False)
-        return await self.run(scenario, duration=self.args.duration)
+        result = await self.run(scenario, duration=self.args.duration)
+        if scenario.kind == "list":
+            result.extra["rows"] = await self.rows_on_page(scenario)
+        return result
+
+    async def rows_on_page(self, scenario: Scenario) -> int:
+        """How many rows the shape's page holds (a filter may match fewer than a page)."""
+        conn = HttpConnection(self.port, self.token)
+        await conn.open()
+        try:
+            method, path, body = scenario.make(0)
+            _, payload = await conn.request(method, path, body)
+        finally:
+            await conn.close()
+        return len(orjson.loads(payload)["results"])
 
 
 # -- CSV ------------------------------------------------------------------------------------
@@ -539,13 +553,14 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     )
     print(
         f"{'shape':<34} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'srv ms':>7} "
-        f"{'/50 rows':>8} {'db ms':>6} {'err':>4}  {'load 1/5/15':<17} target"
+        f"{'/50 rows':>8} {'rows':>4} {'db ms':>6} {'err':>4}  {'load 1/5/15':<17} target"
     )
     for r in results:
         rows = f"{r.per_50_rows_ms:>8.2f}" if r.scenario.kind == "list" else f"{'':>8}"
+        held = f"{r.extra['rows']:>4.0f}" if "rows" in r.extra else f"{'':>4}"
         print(
             f"{r.scenario.name[:34]:<34} {r.rps:>7,.0f} {r.percentile(0.5):>7.1f} "
-            f"{r.percentile(0.99):>7.1f} {r.server_ms:>7.2f} {rows} {r.db_ms:>6.2f} "
+            f"{r.percentile(0.99):>7.1f} {r.server_ms:>7.2f} {rows} {held} {r.db_ms:>6.2f} "
             f"{r.errors:>4}  {r.load:<17} {verdict(r)}"
         )
     for r in results:
@@ -561,6 +576,10 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     # scales with rows (a request's fixed part, spread over 20 rows, is not a slow shape).
     for label, group in (
         ("list spread (50-row pages)", [r for r in lists if r.scenario.rows == 50]),
+        (
+            "list spread (50-row pages holding 50 rows)",
+            [r for r in lists if r.scenario.rows == r.extra.get("rows") == 50],
+        ),
         ("list spread (page sizes 20-200 too)", lists),
     ):
         if not group:
