@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -43,10 +44,16 @@ class Schema(BaseModel):
     @classmethod
     def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
         """Every field obeys domain.limits, so no schema can forget a rule (CONTRACT §5)."""
-        field = cls.model_fields.get(info.field_name or "")
-        metadata = field.metadata if field is not None else []
-        rule = next((m for m in metadata if isinstance(m, TextRule)), ONE_LINE)
-        return check_value(value, rule)
+        return check_value(value, _rule_of(cls, info.field_name or ""))
+
+
+@functools.cache
+def _rule_of(model: type[BaseModel], field_name: str) -> TextRule:
+    """The `TextRule` a field declares, else ONE_LINE: looked up once per schema and field
+    (schemas are classes defined at import), not for every field of every request."""
+    field = model.model_fields.get(field_name)
+    metadata = field.metadata if field is not None else []
+    return next((m for m in metadata if isinstance(m, TextRule)), ONE_LINE)
 
 
 def _message(error: Mapping[str, Any]) -> str:
