@@ -13,11 +13,13 @@ from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from databases.core import Connection
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Exists, ScalarSelect
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.util import LRUCache
 from starlette.datastructures import URL, QueryParams
 
-from db.any_of import ValueList, any_of, listable
+from db.any_of import ValueList, any_of, in_rows, listable
 from db.statements import bound
 from db.tables import events
 from domain.errors import NotFound, ValidationFailed
@@ -29,6 +31,7 @@ _TRUE = {"true", "1", "yes", "on", "True"}
 _FALSE = {"false", "0", "no", "off", "False"}
 
 Serializer = Callable[[Mapping[str, Any]], dict[str, Any]]
+OrderKey = tuple[sa.ColumnElement[Any], bool]  # (expression, descending)
 _TOTAL = "_bms_list_total"  # the extra column carrying the list's count (serializers skip it)
 # Bind names of a cached page statement (filters bind as `_bms_filter_<name>`).
 _SEARCH, _LIMIT, _OFFSET = "_bms_search", "_bms_limit", "_bms_offset"
@@ -155,7 +158,11 @@ class ListSpec:
         return self.shaped_where(shape, values)
 
     def order_by(self, params: QueryParams) -> list[sa.ColumnElement[Any]]:
-        return self._order_terms(self.ordering_names(params))
+        return _order_terms(self.order_keys(params))
+
+    def order_keys(self, params: QueryParams) -> list[OrderKey]:
+        """The list's ordering as (expression, descending) pairs, ties broken on `-id`."""
+        return self._order_keys(self.ordering_names(params))
 
     def ordering_names(self, params: QueryParams) -> tuple[str, ...]:
         """The requested known ordering fields (`-` = descending), else the default."""
@@ -163,14 +170,11 @@ class ListSpec:
         known = [p for p in requested if p.lstrip("-") in self.ordering]
         return tuple(known or self.default_ordering)
 
-    def _order_terms(self, names: Sequence[str]) -> list[sa.ColumnElement[Any]]:
-        terms: list[sa.ColumnElement[Any]] = []
-        for name in names:
-            column = self.ordering[name.lstrip("-")]
-            terms.append(column.desc() if name.startswith("-") else column.asc())
+    def _order_keys(self, names: Sequence[str]) -> list[OrderKey]:
+        keys = [(self.ordering[name.lstrip("-")], name.startswith("-")) for name in names]
         if self.id_column is not None:
-            terms.append(self.id_column.desc())
-        return terms
+            keys.append((self.id_column, True))
+        return keys
 
     def shape(self, params: QueryParams) -> tuple[Hashable, dict[str, Any]]:
         """The query string as a statement shape plus its bind values (400 as `where`)."""
@@ -227,8 +231,8 @@ class ListSpec:
             clauses.append(sa.or_(*(col.ilike(pattern, escape="\\") for col in self.search)))
         return clauses
 
-    def shaped_order_by(self, shape: Hashable) -> list[sa.ColumnElement[Any]]:
-        return self._order_terms(shape[2])  # type: ignore[index]  # shapes are our tuples
+    def shaped_order_keys(self, shape: Hashable) -> list[OrderKey]:
+        return self._order_keys(shape[2])  # type: ignore[index]  # shapes are our tuples
 
 
 def page_numbers(params: QueryParams) -> tuple[int, int]:
@@ -309,14 +313,64 @@ def shared_query(query: sa.Select[Any], *, changes_on: str | None = None) -> sa.
     return query
 
 
-def _with_total(filtered: sa.Select[Any]) -> sa.Select[Any]:
-    """Add the list's total to every row.
+def _order_terms(keys: Sequence[OrderKey]) -> list[sa.ColumnElement[Any]]:
+    return [column.desc() if descending else column.asc() for column, descending in keys]
 
-    One round trip: the total rides on every row as an uncorrelated scalar subquery, which
-    the database evaluates once.
+
+def _has_subquery(column: sa.ColumnElement[Any]) -> bool:
+    if isinstance(column, sa.Column):  # most of a list's columns: checked per request
+        return False
+    return any(isinstance(e, ScalarSelect | Exists) for e in visitors.iterate(column))
+
+
+def _page_id(
+    query: sa.Select[Any], order: Sequence[OrderKey], id_column: sa.ColumnElement[Any] | None
+) -> sa.ColumnElement[Any] | None:
+    """The id a page of `query` is chosen by first, if it has per-row subquery columns."""
+    if id_column is None or any(_has_subquery(column) for column, _ in order):
+        return None
+    per_row = any(_has_subquery(column) for column in query.selected_columns)
+    return id_column if per_row else None
+
+
+def _count(filtered: sa.Select[Any], page_id: sa.ColumnElement[Any] | None) -> sa.Select[Any]:
+    """The number of rows of `filtered` (counted on their ids when per-row columns ride)."""
+    rows = filtered if page_id is None else filtered.with_only_columns(page_id)
+    return sa.select(sa.func.count()).select_from(rows.order_by(None).subquery())
+
+
+def page_select(
+    query: sa.Select[Any],
+    where: Sequence[sa.ColumnElement[bool]],
+    order: Sequence[OrderKey],
+    *,
+    limit: Any,
+    offset: Any,
+    id_column: sa.ColumnElement[Any] | None,
+    extra: Sequence[sa.ColumnElement[Any]] = (),
+    total: bool = False,
+) -> sa.Select[Any]:
+    """One page of `query`: its rows filtered, ordered and cut, plus `extra` columns and,
+    with `total`, the list's count on every row (an uncorrelated subquery, run once).
+
+    A column of `query` holding a subquery (a correlated one runs once per row: a request's
+    conflicting shifts, an event's attendees) is computed for the page's rows only: the
+    page's ids are chosen first, on the bare rows (`id IN (SELECT id ... LIMIT)`, see
+    `db.any_of.in_rows`), and the statement reads those rows by id with all their columns.
+    SQLite computed such a column for every row it read before its sort: the whole table
+    when the ordering has ties. (PostgreSQL already delays it past a top-N sort.) `query`
+    itself is reused, not cloned, so a list built per request pays little for this.
     """
-    total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
-    return filtered.add_columns(total.scalar_subquery().label(_TOTAL))
+    filtered = query.where(*where)
+    terms = _order_terms(order)
+    page_id = _page_id(query, order, id_column)
+    if total:
+        extra = [*extra, _count(filtered, page_id).scalar_subquery().label(_TOTAL)]
+    if page_id is None:
+        return filtered.add_columns(*extra).order_by(*terms).limit(limit).offset(offset)
+    # correlate(None): the ids come from a FROM of their own, not the outer statement's.
+    ids = filtered.with_only_columns(page_id).order_by(*terms).limit(limit).offset(offset)
+    return query.where(in_rows(page_id, ids.correlate(None))).add_columns(*extra).order_by(*terms)
 
 
 def _topic_version(topic: str) -> sa.ScalarSelect[Any]:
@@ -353,19 +407,28 @@ def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageS
     found = _PAGES.get(key)
     if found is not None and found[0] is spec:
         return found[1]
-    filtered = shared.query.where(*spec.shaped_where(shape))
-    order_by = spec.shaped_order_by(shape)
-    few = None
-    if shared.topic is None:
-        rows, count = _with_total(filtered), None
-    else:
+    where = spec.shaped_where(shape)
+    order = spec.shaped_order_keys(shape)
+    extra, count, few = [], None, None
+    if shared.topic is not None:
         version = _topic_version(shared.topic)
-        rows = filtered.add_columns(version.label(_VERSION))
-        total = sa.select(sa.func.count()).select_from(filtered.order_by(None).subquery())
-        count = total.add_columns(version.label(_VERSION))
+        extra = [version.label(_VERSION)]
+        filtered = shared.query.where(*where)
+        page_id = _page_id(shared.query, order, spec.id_column)
+        count = _count(filtered, page_id).add_columns(version.label(_VERSION))
         if spec.search_index is not None and shape[1]:  # type: ignore[index]  # searched
-            few = _paged(_matches_first(filtered, order_by, version))
-    statements = _PageStatements(_paged(rows.order_by(*order_by)), count, few)
+            few = _paged(_matches_first(filtered, _order_terms(order), version))
+    page = page_select(
+        shared.query,
+        where,
+        order,
+        limit=sa.bindparam(_LIMIT, type_=sa.Integer),
+        offset=sa.bindparam(_OFFSET, type_=sa.Integer),
+        id_column=spec.id_column,
+        extra=extra,
+        total=shared.topic is None,
+    )
+    statements = _PageStatements(page, count, few)
     _PAGES[key] = (spec, statements)
     return statements
 
@@ -419,9 +482,16 @@ async def paginate(
     page, size = page_numbers(params)
     statements: _PageStatements | None = None
     if extra_where or id(query) not in _SHARED:
-        statement = _with_total(query.where(*spec.where(params), *extra_where))
         rows = await conn.fetch_all(
-            statement.order_by(*spec.order_by(params)).limit(size).offset((page - 1) * size)
+            page_select(
+                query,
+                [*spec.where(params), *extra_where],
+                spec.order_keys(params),
+                limit=size,
+                offset=(page - 1) * size,
+                id_column=spec.id_column,
+                total=True,
+            )
         )
     else:
         shape, values = spec.shape(params)

@@ -78,3 +78,33 @@ def any_of(column: sa.ColumnElement[Any], values: Any) -> sa.ColumnElement[bool]
     if not isinstance(values, sa.BindParameter):
         values = sa.bindparam(None, list(values), type_=ValueList(column.type))
     return _AnyOf(column, values)
+
+
+class _InRows(FunctionElement[Any]):
+    """`column` is one of the values a subquery selects (compiled per dialect below)."""
+
+    name = "bms_in_rows"
+    # Not Boolean: SQLite would render `... IN (...) = 1`, which it cannot look up by id.
+    type = sa.types.NullType()
+    inherit_cache = True
+
+
+@compiles(_InRows)
+def _compile_in(element: _InRows, compiler: SQLCompiler, **kw: Any) -> str:
+    column, rows = element.clauses
+    return f"{compiler.process(column, **kw)} IN {compiler.process(rows, **kw)}"
+
+
+@compiles(_InRows, "postgresql")
+def _compile_any_array(element: _InRows, compiler: SQLCompiler, **kw: Any) -> str:
+    column, rows = element.clauses
+    return f"{compiler.process(column, **kw)} = ANY(ARRAY{compiler.process(rows, **kw)})"
+
+
+def in_rows(column: sa.ColumnElement[Any], rows: sa.Select[Any]) -> sa.ColumnElement[Any]:
+    """`column` is one of the values `rows` selects (a page's ids, say).
+
+    PostgreSQL gets `= ANY(ARRAY(SELECT ...))`: the values once, then an index probe each.
+    Given `IN (SELECT ...)` it may hash the values and scan the whole table against them.
+    """
+    return _InRows(column, rows.scalar_subquery())

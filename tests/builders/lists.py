@@ -8,16 +8,21 @@ import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
 from api.crud import Resource
+from api.listing import page_select
 
 
-def first_page(resource: Resource, query_string: str, *, size: int = 50) -> sa.Select[Any]:
-    """What `GET <resource>?<query_string>` reads for page 1 (a manager's list)."""
+def first_page(
+    resource: Resource, query_string: str, *, size: int = 50, query: Any = None
+) -> sa.Select[Any]:
+    """What `GET <resource>?<query_string>` reads for page 1 (a manager's list, or `query`)."""
     params = QueryParams(query_string)
     spec = resource.spec
-    return (
-        resource.list_query(None)
-        .where(*spec.where(params))
-        .order_by(*spec.order_by(params))
-        .limit(size)
-        .offset(0)
+    base = resource.list_query(None) if query is None else query
+    return page_select(
+        base,
+        spec.where(params),
+        spec.order_keys(params),
+        limit=size,
+        offset=0,
+        id_column=spec.id_column,
     )
