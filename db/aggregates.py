@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,19 @@ class epoch_secs(FunctionElement[int]):
     type = sa.BigInteger()
     name = "epoch_secs"
     inherit_cache = True
+
+
+class utc_day_start(FunctionElement[datetime]):
+    """The UTC midnight starting a DATE's day `days` later, to compare a UTCDateTime column
+    with as it is stored (so an index on that column can bound the range)."""
+
+    type = sa.DateTime(timezone=True)
+    name = "utc_day_start"
+    inherit_cache = True
+
+    def __init__(self, day: Any, days: int) -> None:
+        # A literal, not a bind: SQLite spells the shift inside a string.
+        super().__init__(day, sa.literal_column(str(int(days)), sa.Integer))
 
 
 def _arg(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
@@ -61,6 +75,26 @@ def _epoch_sqlite(element: epoch_secs, compiler: SQLCompiler, **kw: Any) -> str:
     # julianday, not strftime('%s'): `databases` %-formats the SQL it sends to SQLite.
     days = f"julianday({_arg(element, compiler, **kw)}) - {_UNIX_EPOCH_JULIAN_DAY}"
     return f"CAST(ROUND(({days}) * 86400) AS INTEGER)"
+
+
+@compiles(utc_day_start, "postgresql")
+def _utc_day_start_pg(element: utc_day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    day, days = (compiler.process(clause, **kw) for clause in element.clauses)
+    # asyncpg stores `date.max` / `date.min` as (-)infinity: clamped, a bound stays finite.
+    finite = f"LEAST(GREATEST({day}, DATE '0001-01-01'), DATE '9999-12-31')"
+    return f"((CAST({finite} AS TIMESTAMP) + {days} * INTERVAL '1 day') AT TIME ZONE 'UTC')"
+
+
+# Text that sorts after / before every stored SQLite datetime ("YYYY-MM-DD HH:MM:SS.ffffff"):
+# SQLite's `datetime()` is NULL outside years 0-9999.
+_SQLITE_AFTER_ALL, _SQLITE_BEFORE_ALL = "'9999-99'", "''"
+
+
+@compiles(utc_day_start)
+def _utc_day_start_sqlite(element: utc_day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    day, days = (compiler.process(clause, **kw) for clause in element.clauses)
+    edge = _SQLITE_AFTER_ALL if int(days) >= 0 else _SQLITE_BEFORE_ALL
+    return f"COALESCE(datetime({day}, '{int(days):+d} days'), {edge})"
 
 
 def split_ids(text: str | None) -> list[int]:

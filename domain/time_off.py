@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from databases.core import Connection
 
-from db.aggregates import SEPARATOR, epoch_secs, joined_text
+from db.aggregates import SEPARATOR, epoch_secs, joined_text, utc_day_start
 from db.statements import DetailQuery
 from db.tables import facilities, locations, shifts, time_off_requests
 from db.types import Row
@@ -30,6 +31,8 @@ STATUSES = ("pending", "approved", "denied", "cancelled")
 REQUIRED_FIELDS = {"kind", "start_date", "end_date"}
 REVIEW_STATUSES = ("approved", "denied")
 DAY_SECS = 24 * 3600
+# The longest shift (domain/shifts.py MAX_SHIFT, which imports this module) in whole days.
+MAX_SHIFT_DAYS = 1
 _FIELD_SEP = "|"
 
 Kind = Literal["vacation", "sick", "personal", "other"]
@@ -49,7 +52,7 @@ def _shift_candidates() -> sa.ScalarSelect[Any]:
     """The requester's live shifts near the dates, as "id|start|end|zone" text.
 
     Dates are days at each shift's facility, so the exact test runs in Python
-    (`conflicting_shift_ids`); SQL only narrows to a window one day wider each side.
+    (`conflicting_shift_ids`); SQL only narrows to a window a day or more wider each side.
     """
     t, s = time_off_requests, shifts
     sep = sa.literal(_FIELD_SEP, sa.Text)
@@ -72,8 +75,11 @@ def _shift_candidates() -> sa.ScalarSelect[Any]:
         .where(
             s.c.user_id == t.c.user_id,
             s.c.status != "cancelled",
-            epoch_secs(s.c.start) < epoch_secs(t.c.end_date) + 2 * DAY_SECS,
-            epoch_secs(s.c.end) > epoch_secs(t.c.start_date) - DAY_SECS,
+            # On the stored columns, so the (user_id, start) index bounds the range on both
+            # sides: a shift ending inside the window started at most MAX_SHIFT_DAYS before.
+            s.c.start < utc_day_start(t.c.end_date, 2),
+            s.c.start > utc_day_start(t.c.start_date, -1 - MAX_SHIFT_DAYS),
+            s.c.end > utc_day_start(t.c.start_date, -1),
         )
         .correlate(t)
         .scalar_subquery()
@@ -83,27 +89,34 @@ def _shift_candidates() -> sa.ScalarSelect[Any]:
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def _local_midnight_secs(ordinal: int, zone: ZoneInfo) -> int:
+# Days x zones whose local midnight is kept: a list page asks for the same few again and again.
+MIDNIGHTS_CACHED = 4096
+
+
+@functools.lru_cache(maxsize=MIDNIGHTS_CACHED)
+def _local_midnight_secs(ordinal: int, zone_name: str) -> int:
     """Epoch seconds of a day's local midnight, in whole-number arithmetic.
 
     Stored rows may sit on the calendar's last day, where `date + 1 day` or a UTC conversion
     overflows Python's datetime; the zone's offset is read at the nearest representable day.
     """
     nearest = dt.date.fromordinal(min(max(ordinal, 1), dt.date.max.toordinal()))
-    offset = zone.utcoffset(dt.datetime.combine(nearest, dt.time())) or dt.timedelta()
-    return (ordinal - _EPOCH_ORDINAL) * DAY_SECS - int(offset.total_seconds())
+    offset = ZoneInfo(zone_name).utcoffset(dt.datetime.combine(nearest, dt.time()))
+    return (ordinal - _EPOCH_ORDINAL) * DAY_SECS - int((offset or dt.timedelta()).total_seconds())
 
 
 def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) -> list[int]:
     """Ids of candidate shifts that overlap the days start..end at their facility."""
+    if not candidates:
+        return []
+    first, after = start.toordinal(), end.toordinal() + 1
     found: set[int] = set()
-    for item in (candidates or "").split(SEPARATOR):
+    for item in candidates.split(SEPARATOR):
         if not item:
             continue
         shift_id, shift_start, shift_end, zone_name = item.split(_FIELD_SEP, 3)
-        zone = ZoneInfo(zone_name)
-        day_start = _local_midnight_secs(start.toordinal(), zone)
-        day_end = _local_midnight_secs(end.toordinal() + 1, zone)
+        day_start = _local_midnight_secs(first, zone_name)
+        day_end = _local_midnight_secs(after, zone_name)
         if int(shift_start) < day_end and int(shift_end) > day_start:
             found.add(int(shift_id))
     return sorted(found)

@@ -10,6 +10,7 @@ an expensive column past a top-N sort; its plan is checked too, so that stays tr
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from api.resources import scheduled_events, time_off_requests
 from db.tables import scheduled_events as event_rows
 from db.tables import time_off_requests as request_rows
 from domain import scheduled_events as events
-from domain import time_off
+from domain import shifts, time_off
 from tests.builders.facilities import make_facility
 from tests.builders.lists import first_page
 from tests.builders.scheduled_events import make_scheduled_event
@@ -113,3 +114,29 @@ async def test_a_page_of_tied_rows_keeps_its_order_count_and_values(tied_rows) -
                 assert (await client.get(f"{path}{row['id']}/")).json() == row
             values = [row.get("conflicting_shifts", row.get("attendees")) for row in seen]
             assert all(len(value) == (2 if "time-off" in path else 1) for value in values)
+
+
+def test_the_conflict_window_covers_the_longest_shift() -> None:
+    """The SQL window starts MAX_SHIFT_DAYS early: a longer shift could be missed."""
+    assert timedelta(days=time_off.MAX_SHIFT_DAYS) >= shifts.MAX_SHIFT
+
+
+async def test_conflicting_shifts_are_read_from_an_index_range(store, tied_rows) -> None:
+    """Each request reads only the requester's shifts near its dates, not all of them."""
+    if not store.is_postgres:
+        pytest.skip("the index condition is read from PostgreSQL's plan")
+    statement = first_page(
+        time_off_requests.RESOURCE, "", size=PAGE_ROWS, query=time_off.EVERY_REQUEST
+    )
+    found = store.database._backend.statements.lookup(statement)
+    assert found is not None
+    compiled, extracted, _ = found
+    async with store.unit_of_work(actor_id=None) as uow:  # SET LOCAL ends with it
+        raw = uow.conn.raw_connection
+        await raw.execute("SET LOCAL enable_seqscan = off")  # nearly empty tables here
+        explain = "EXPLAIN (FORMAT JSON) " + compiled.sql
+        plan = orjson.loads(await raw.fetchval(explain, *compiled.bind(extracted, None)))
+    reads = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "shifts"]
+    conditions = [n.get("Index Cond", "") for n in _nodes(plan[0]["Plan"])]
+    assert reads, plan
+    assert any("user_id" in c and "start <" in c and "start >" in c for c in conditions), plan
