@@ -410,6 +410,9 @@ def list_shapes(seeded: Seeded) -> list[tuple[str, str]]:
         ("time-entries status=2", "/api/time-entries/?page_size=50&status=draft,submitted"),
         ("time-off-requests", "/api/time-off-requests/?page_size=50"),
         ("time-off status=pending", "/api/time-off-requests/?page_size=50&status=pending"),
+        # Orderings with ties: a few requests per start date, a fifth of them per status.
+        ("time-off start_date", "/api/time-off-requests/?page_size=50&ordering=start_date"),
+        ("time-off -status", "/api/time-off-requests/?page_size=50&ordering=-status"),
         ("scheduled-events", "/api/scheduled-events/?page_size=50"),
         ("scheduled-events start_after", f"/api/scheduled-events/?page_size=50"
                                          f"&start_after={now}"),

@@ -258,15 +258,18 @@ async def _seed_scheduled_events(conn: asyncpg.Connection, count: int) -> None:
 
 
 async def _seed_time_off(conn: asyncpg.Connection, count: int) -> None:
+    """Requests filed one every 7 minutes up to now (distinct `created_at`, as real ones
+    have); `start_date` repeats across the year, so `ordering=start_date` has ties."""
     await conn.execute(
         f"""
         INSERT INTO time_off_requests (user_id, kind, start_date, end_date, reason, status,
             created_at, updated_at)
         SELECT {_USER}, (ARRAY['vacation', 'sick', 'personal', 'other'])[1 + g % 4],
             d, d + (g % 5), 'Bench', (ARRAY['pending', 'approved', 'denied',
-            'approved', 'cancelled'])[1 + g % 5], now(), now()
+            'approved', 'cancelled'])[1 + g % 5], t, t
         FROM generate_series(1, $1::int) AS g,
-            LATERAL (SELECT (now() + make_interval(days => g % 365 - 180))::date AS d) AS day
+            LATERAL (SELECT (now() + make_interval(days => g % 365 - 180))::date AS d) AS day,
+            LATERAL (SELECT now() - make_interval(mins => 7 * ($1::int - g)) AS t) AS stamp
         """,
         count,
     )
