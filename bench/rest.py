@@ -383,6 +383,7 @@ def list_shapes(seeded: Seeded) -> list[tuple[str, str]]:
         ("priority=high,critical", "priority=high,critical"),
         ("search=sync (every row)", "search=sync"),
         ("search=transmitter 42 (1%)", "search=transmitter%2042%20"),
+        ("search=INC-000042 (1 row, the oldest)", "search=INC-000042"),
         ("facility=", f"facility={fac}"),
         ("created_after+before (1 day)", f"created_after={day_after}&created_before={day_before}"),
         ("status=2&priority=2&-priority",
