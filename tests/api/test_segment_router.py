@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from api.routes import ROUTES
@@ -74,3 +74,18 @@ async def test_routes_added_later_are_routed() -> None:
     router.routes.append(Route("/late/", endpoint))
     assert (await client.get("/late/")).text == "late"
     await client.aclose()
+
+
+def test_the_api_mount_is_tried_first_and_no_other_route_takes_api_paths(settings) -> None:
+    """The app's own routes: /api/ first (most requests), which is only safe while no
+    route after it matches a path under /api/."""
+    from api.app import create_app
+
+    routes = create_app(settings, components=[]).router.routes
+    assert isinstance(routes[0], Mount) and routes[0].path == "/api"
+    samples = [re.sub(r"\{[^}]*\}", "7", getattr(route, "path", "/")) for route in routes[1:]]
+    for route in routes[1:]:
+        for sample in samples:
+            for path in (f"/api{sample}", f"/api{sample}".rstrip("/")):
+                scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+                assert route.matches(scope)[0] == Match.NONE, (route, path)
