@@ -23,6 +23,9 @@ from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres
 from tests.e2e.processes import bms_env, run_bms, serving
 
 PASSWORD = "a-long-enough-password"
+# A fresh server's first requests on a loaded machine (load 8 on 2 cores) took over
+# httpx's 5 s default.
+SLOW_MACHINE_SECS = 30
 
 
 class Receiver(ThreadingHTTPServer):
@@ -95,10 +98,14 @@ async def test_unhandled_error_is_reported_with_ids_and_without_secrets(tmp_path
             assert created.returncode == 0, created.stderr
             with serving(env=env, log_dir=tmp_path) as (base_url, log):
                 token = httpx.post(
-                    base_url + "/api/auth/token/", json={"username": "alice", "password": PASSWORD}
+                    base_url + "/api/auth/token/",
+                    json={"username": "alice", "password": PASSWORD},
+                    timeout=SLOW_MACHINE_SECS,
                 ).json()["access"]
                 user_id = httpx.get(
-                    base_url + "/api/auth/user/", headers={"Authorization": f"Bearer {token}"}
+                    base_url + "/api/auth/user/",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=SLOW_MACHINE_SECS,
                 ).json()["id"]
                 # A real failure: the schema drifted under a running server.
                 conn = await asyncpg.connect(_asyncpg_dsn(url))
@@ -113,6 +120,7 @@ async def test_unhandled_error_is_reported_with_ids_and_without_secrets(tmp_path
                         "X-Request-ID": request_id,
                         "Cookie": "sessionid=LeakedSessionCookie",
                     },
+                    timeout=SLOW_MACHINE_SECS,
                 )
                 assert failed.status_code == 500
                 assert receiver.arrived.wait(20), log.read_text()[-3000:]
