@@ -161,6 +161,25 @@ class _Noting:
         return await self.conn.fetch_one(query)
 
 
+async def _noted_page(
+    store: Any, query_string: str, **options: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """One page of the ticket list through `listing.paginate`, and the statements it ran."""
+    async with store.connection() as conn:
+        noting = _Noting(conn)
+        found = await listing.paginate(
+            noting,  # type: ignore[arg-type]  # a connection, noted
+            RESOURCE.list_query(None),
+            spec=RESOURCE.spec,
+            params=QueryParams(query_string),
+            url=URL(f"http://testserver{LIST}?{query_string}"),
+            serialize=RESOURCE.serialize,
+            counts_scope=store,
+            **options,
+        )
+    return found, noting.ran
+
+
 async def test_a_search_known_to_match_few_rows_finds_them_first(
     store, manager, kind, monkeypatch
 ) -> None:
@@ -177,21 +196,10 @@ async def test_a_search_known_to_match_few_rows_finds_them_first(
     assert search_index is store.is_postgres
 
     async def page(query_string: str) -> tuple[list[int], int, bool]:
-        async with store.connection() as conn:
-            noting = _Noting(conn)
-            found = await listing.paginate(
-                noting,  # type: ignore[arg-type]  # a connection, noted
-                query,
-                spec=spec,
-                params=QueryParams(query_string),
-                url=URL(f"http://testserver{LIST}?{query_string}"),
-                serialize=RESOURCE.serialize,
-                counts_scope=store,
-                search_index=search_index,
-            )
+        found, ran = await _noted_page(store, query_string, search_index=search_index)
         shape, _ = spec.shape(QueryParams(query_string))
         few = listing._page_statements(listing._SHARED[id(query)], spec, shape).few
-        return [r["id"] for r in found["results"]], found["count"], noting.ran[0] is few
+        return [r["id"] for r in found["results"]], found["count"], ran[0] is few
 
     # Not counted yet: the plain page (a search may match every row).
     assert await page("search=lost+SYNC&page_size=2") == (newest_first[:2], 5, False)
@@ -206,21 +214,10 @@ async def test_a_page_that_is_not_full_is_its_own_total(store, manager, kind) ->
     """The last page gives the total (offset + its rows): no count statement runs."""
     for n in range(3):
         await make_incident(manager, incident_type=kind["id"], title=f"Dish {n} icing")
-    spec, query = RESOURCE.spec, RESOURCE.list_query(None)
 
     async def page(query_string: str) -> tuple[int, int, int]:
-        async with store.connection() as conn:
-            noting = _Noting(conn)
-            found = await listing.paginate(
-                noting,  # type: ignore[arg-type]  # a connection, noted
-                query,
-                spec=spec,
-                params=QueryParams(query_string),
-                url=URL(f"http://testserver{LIST}?{query_string}"),
-                serialize=RESOURCE.serialize,
-                counts_scope=store,
-            )
-        return found["count"], len(found["results"]), len(noting.ran)
+        found, ran = await _noted_page(store, query_string)
+        return found["count"], len(found["results"]), len(ran)
 
     assert await page("search=icing") == (3, 3, 1)
     assert await page("search=icing&page_size=2&page=2") == (3, 1, 1)
