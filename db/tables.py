@@ -323,17 +323,22 @@ def _ordering_indexes(table: sa.Table, *columns: str) -> None:
 
 
 _ordering_indexes(incident_tickets, "title", "occurred_at", "updated_at")
-# `?search=` (ILIKE '%term%' on these columns) on PostgreSQL: trigrams (pg_trgm), read for a
-# search that matches few tickets (api/listing.py). Migration 0011_15_search_trigram, which
-# leaves it out where pg_trgm is not installed.
-sa.Index(
-    "ix_incident_tickets_search_trgm",
-    incident_tickets.c.number,
-    incident_tickets.c.title,
-    incident_tickets.c.description,
-    postgresql_using="gin",
-    postgresql_ops={col: "gin_trgm_ops" for col in ("number", "title", "description")},
-).ddl_if(dialect="postgresql")
+
+
+def _search_index(table: sa.Table) -> None:
+    """`?search=` (ILIKE '%term%' on number, title, description) on PostgreSQL: trigrams
+    (pg_trgm), read for a search that matches few tickets (api/listing.py). Migrations
+    0011 (incident) and 0012 (service tickets) leave it out where pg_trgm is missing."""
+    columns = ("number", "title", "description")
+    sa.Index(
+        f"ix_{table.name}_search_trgm",
+        *(table.c[name] for name in columns),
+        postgresql_using="gin",
+        postgresql_ops=dict.fromkeys(columns, "gin_trgm_ops"),
+    ).ddl_if(dialect="postgresql")
+
+
+_search_index(incident_tickets)
 
 service_tickets = sa.Table(
     "service_tickets",
@@ -361,6 +366,7 @@ service_tickets = sa.Table(
     sa.Index(None, "created_at"),
 )
 _ordering_indexes(service_tickets, "title", "completed_at", "updated_at")
+_search_index(service_tickets)
 
 # Ticket numbers come from a counter row updated inside the creating transaction:
 # no duplicates under concurrency, never reused, same on PostgreSQL and SQLite.

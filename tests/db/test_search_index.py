@@ -1,8 +1,9 @@
-"""`?search=` on incident tickets: a rare term reads the trigram index, a common one does not (#15).
+"""`?search=` on incident and service tickets: a rare term reads the trigram index (#15).
 
-Migration 0011 gives PostgreSQL a GIN trigram index on the searched columns. asyncpg runs
-each list statement as a prepared statement, which PostgreSQL plans generically (blind to
-the term) after five runs, so the plans are checked both ways: generic and with the term.
+Migrations 0011 and 0012 give PostgreSQL GIN trigram indexes on the searched columns.
+asyncpg runs each list statement as a prepared statement, which PostgreSQL plans
+generically (blind to the term) after five runs, so the plans are checked both ways:
+generic and with the term.
 A search known to match few rows finds its matches first (`listing._matches_first`); the
 plain page stays what it was: the list order's index, read until a page is full.
 """
@@ -20,12 +21,14 @@ from starlette.datastructures import QueryParams
 
 from api import listing
 from api.resources.incident_tickets import RESOURCE
+from api.resources.service_tickets import RESOURCE as SERVICE_RESOURCE
 from db import migrate
 from db.statements import bound
 from db.store import Store
 from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres_database
 
 INDEX = "ix_incident_tickets_search_trgm"
+SERVICE_INDEX = "ix_service_tickets_search_trgm"
 TICKETS = 10_000  # the size of the benchmark's table: at a few thousand, reading it all is cheap
 
 
@@ -61,9 +64,9 @@ async def tickets(store, make_user) -> None:
         await raw.execute("ANALYZE incident_tickets")
 
 
-def _statements(query_string: str) -> tuple[Any, Any]:
+def _statements(query_string: str, resource: Any = RESOURCE) -> tuple[Any, Any]:
     """(plain page, matches-first page) of `?<query_string>` bound for page 1 of 50."""
-    spec, query = RESOURCE.spec, RESOURCE.list_query(None)
+    spec, query = resource.spec, resource.list_query(None)
     shape, values = spec.shape(QueryParams(query_string))
     statements = listing._page_statements(listing._SHARED[id(query)], spec, shape)
     page = {**values, listing._LIMIT: 50, listing._OFFSET: 0}
@@ -115,8 +118,44 @@ async def test_a_common_term_keeps_the_list_order_index(store, tickets, generic)
     assert not [line for line in plan.splitlines() if line.strip(" ->").startswith("Sort  (")], plan
 
 
+@pytest.fixture
+async def service_tickets(store, make_user) -> None:
+    """Every service ticket is about a leaking roof; one about a klystron."""
+    if not store.is_postgres:
+        pytest.skip("the trigram index is PostgreSQL's (SQLite searches by reading the table)")
+    user = await make_user("admin")
+    async with store.unit_of_work(actor_id=None) as uow:
+        raw = uow.conn.raw_connection
+        await raw.execute(
+            """
+            INSERT INTO service_tickets (number, title, description, category, priority,
+                status, requested_by, created_at, updated_at)
+            SELECT 'SRV-' || lpad(g::text, 6, '0'),
+                CASE WHEN g = 1234 THEN 'Klystron spares' ELSE 'Request ' || g END,
+                'studio ' || (g % 97) || ' roof leaking', 'maintenance', 'low', 'new', $1,
+                now() - make_interval(secs => g), now()
+            FROM generate_series(1, $2::int) AS g
+            """,
+            user["user"],
+            TICKETS,
+        )
+        await raw.execute(f"SELECT gin_clean_pending_list('{SERVICE_INDEX}')")
+        await raw.execute("ANALYZE service_tickets")
+
+
+@pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
+async def test_a_rare_term_reads_the_service_tickets_trigram_index(
+    store, service_tickets, generic
+) -> None:
+    _, matches_first = _statements("search=klystron", SERVICE_RESOURCE)
+    plan = await _plan(store, matches_first, generic=generic)
+    assert plan.count(f"Bitmap Index Scan on {SERVICE_INDEX}") == 3, plan
+    assert "Seq Scan on service_tickets" not in plan, plan
+
+
 async def test_the_index_exists_where_the_migration_made_it(store) -> None:
     assert await store.has_index(INDEX) is store.is_postgres
+    assert await store.has_index(SERVICE_INDEX) is store.is_postgres
     assert await store.has_index("ix_no_such_index") is False
 
 
@@ -142,6 +181,7 @@ async def test_without_the_right_to_create_pg_trgm_the_migration_leaves_the_inde
         await store.connect()
         try:
             assert await store.has_index(INDEX) is False
+            assert await store.has_index(SERVICE_INDEX) is False
             async with store.connection() as conn:
                 found = await conn.fetch_all(_statements("search=klystron")[0])
             assert found == []
