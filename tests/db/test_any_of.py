@@ -75,3 +75,18 @@ def test_one_shape_whatever_the_number_of_values() -> None:
         compiled = four.compile(dialect=dialect)
         assert not compiled.post_compile_params
         assert "'c'" not in str(compiled)
+
+
+async def test_sqlite_searches_the_columns_index(store: Store) -> None:
+    """A comparison, not `(... IN (SELECT ...)) = 1`, which SQLite could only answer by
+    reading every row (13 ms instead of 0.2 ms for 1% of 100,000)."""
+    if store.is_postgres:
+        pytest.skip("PostgreSQL's `= ANY($1)`: the ordering-index tests check its plans")
+    sql = str(BY_NAMES.compile(dialect=sa.dialects.sqlite.dialect()))
+    assert "= 1" not in sql, sql
+    async with store.connection() as conn:
+        rows = await conn.raw_connection.execute_fetchall(
+            "EXPLAIN QUERY PLAN " + sql, ('["Alpha"]',)
+        )
+    plan = " / ".join(str(row[-1]) for row in rows)
+    assert "SEARCH locations USING" in plan and "SCAN locations" not in plan, plan
