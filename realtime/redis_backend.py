@@ -71,10 +71,12 @@ class RedisPubSubBackend(BroadcastBackend):
             health_check_interval=0, retry=Retry(NoBackoff(), 0),
         )  # fmt: skip
         # Publishing must fail fast when Redis is down: callers (the relay) retry later. One
-        # retry still takes a fresh connection when Redis restarted under a pooled one.
+        # retry still takes a fresh connection when Redis restarted under the open one. One
+        # connection, not a pool: one task publishes at a time (realtime/publisher.py), and
+        # a pool's checkout and release cost a quarter of every PUBLISH.
         self._pub_client = aioredis.Redis.from_url(
             self._url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
-            **redis_options(retries=1),
+            single_connection_client=True, **redis_options(retries=1),
         )  # fmt: skip
         self._reader = asyncio.create_task(self._run(), name="bms-redis-pubsub-reader")
         if not await self.wait_ready(_SUBSCRIBE_CONFIRM_SECS):
