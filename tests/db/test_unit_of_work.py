@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from db.effects import CommittedEvent, QueuedTask, Revocation
-from db.errors import ConstraintViolated
+from db.errors import ConstraintViolated, constraint_violation
 from db.tables import events, history, locations
 from domain.errors import ValidationFailed, from_constraint
 
@@ -71,6 +71,23 @@ async def test_error_rolls_back_everything(store) -> None:
             uow.emit("locations", "created", object_id=location_id, data={"id": location_id})
             raise RuntimeError("boom")
     assert [await _count(store, t) for t in (locations, history, events)] == [0, 0, 0]
+
+
+async def test_a_nested_transaction_is_a_savepoint_of_the_unit_of_work(store) -> None:
+    """A failure inside `conn.transaction()` undoes only its own writes (the loader relies on
+    it); the unit of work's transaction then commits the rest, connection returned clean."""
+    async with store.unit_of_work(actor_id=None) as uow:
+        await _insert_location(uow, "kept")
+        with pytest.raises(Exception) as raised:
+            async with uow.conn.transaction():
+                await _insert_location(uow, "undone")
+                await _insert_location(uow, "undone")  # the same code: unique
+        assert constraint_violation(raised.value) is not None
+        uow.emit("locations", "created", object_id=1, data={})
+    async with store.connection() as conn:
+        names = await conn.fetch_all(sa.select(locations.c.name))
+        assert [row["name"] for row in names] == ["kept"]
+        assert await _count(store, events) == 1
 
 
 async def test_integrity_error_names_the_constraint_and_rolls_back(store) -> None:
