@@ -4,7 +4,8 @@ referrer to other sites, HSTS behind HTTPS. A response that set a header keeps i
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # JSON and plain pages: nothing may frame them; other directives are the page's own business.
@@ -23,9 +24,9 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.headers = (
-            (*BASE_HEADERS, ("Strict-Transport-Security", HSTS)) if hsts else BASE_HEADERS
-        )
+        chosen = (*BASE_HEADERS, ("Strict-Transport-Security", HSTS)) if hsts else BASE_HEADERS
+        # Raw ASGI pairs, encoded once: every response is checked against all of them.
+        self.headers = tuple((name.lower().encode(), value.encode()) for name, value in chosen)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,10 +35,17 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", ()))
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers:
-                    headers.setdefault(name, value)
+                message["headers"] = _with_defaults(message.get("headers", ()), self.headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _with_defaults(
+    headers: Iterable[tuple[bytes, bytes]], defaults: tuple[tuple[bytes, bytes], ...]
+) -> list[tuple[bytes, bytes]]:
+    """`headers` plus each default whose name it lacks (ASGI names are lower case)."""
+    merged = list(headers)
+    present = {name.lower() for name, _ in merged}
+    merged.extend(pair for pair in defaults if pair[0] not in present)
+    return merged
