@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ MAX_BODY_BYTES = 1024 * 1024
 IMAGE_MAX_BODY_BYTES = 4 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = structlog.get_logger("bms.access")
+_access_lines = logging.getLogger("bms.access")  # the stdlib logger behind it: its level
 
 REQUESTS = Counter(
     "bms_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
@@ -47,7 +49,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        # A fresh id needs to be unique, not secret: 128 random bits from the process's
+        # generator, as a uuid4's hex, without reading the OS's random source per request.
+        request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(128):032x}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
@@ -61,10 +65,11 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if _access_lines.isEnabledFor(logging.INFO):  # else structlog builds, then drops
                 actor = state.get("actor")
                 access_log.info(
                     "request",
@@ -75,6 +80,7 @@ class RequestIdMiddleware:
                     user_id=getattr(actor, "id", None),
                     client=_client_of(scope),
                 )
+            structlog.contextvars.reset_contextvars(**bound)
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
