@@ -4,7 +4,11 @@
 `bms serve --workers 2`, driven over loopback by a minimal keep-alive HTTP/1.1 client. Each
 shape prints one line: req/s, p50/p99 and the server's CPU per request (user + system time of
 the server workers and of their PostgreSQL backends, read from /proc before and after), the
-figure that survives a machine shared with other work. Never part of the test run.
+figure that survives a machine shared with other work. Two floor lines, at the start and
+at the end, send the same 404 to BMS and to a bare Starlette app on the same uvicorn
+(bench/bare_server.py): how fast the machine was during the run (on a shared machine that
+drifts by a third within minutes), and the fixed part of every BMS request. Never part of
+the test run.
 
     .venv/bin/python bench/rest.py                        # the full table
     .venv/bin/python bench/rest.py --quick --reuse        # iterate: 10k tickets, 1 s a shape
@@ -51,6 +55,7 @@ TICKETS = "/api/incident-tickets/"
 LIST_CPU_MS, DETAIL_CPU_MS, WRITE_CPU_MS = 1.3, 0.5, 1.5
 LIST_SPREAD = 1.5  # slowest list shape within this factor of the fastest
 CSV_ROWS_PER_SEC = 50_000
+FLOOR_PATH = "/api/no-such-resource/"  # 404: a request's fixed cost, no database
 
 
 def free_port() -> int:
@@ -146,6 +151,20 @@ def wait_ready(base_url: str, process: subprocess.Popen, log: Path) -> None:
     raise SystemExit(f"server did not become ready:\n{log.read_text()}")
 
 
+def start_bare_server(port: int, workers: int, log: Path) -> subprocess.Popen:
+    """bench/bare_server.py on the same uvicorn settings: the machine's floor."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.bare_server:app", "--host", HOST,
+             "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
+             "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 def stop_server(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -238,7 +257,7 @@ class Bench:
             finally:
                 await conn.close()
 
-        db_pids = await backend_pids(self.url) if measure else []
+        db_pids = await backend_pids(self.url) if measure and self.url else []
         before = cpu_seconds(self.server_pids), cpu_seconds(db_pids)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(self.args.concurrency)))
@@ -540,6 +559,8 @@ def verdict(result: Result) -> str:
     kind = result.scenario.kind
     if result.errors:
         return "ERRORS"
+    if kind == "floor":
+        return "(floor)"
     if kind == "list":
         return "met" if result.per_50_rows_ms <= LIST_CPU_MS else "MISSED"
     if kind == "detail":
@@ -596,6 +617,15 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
             f"{fast.scenario.name!r} {fast.per_50_rows_ms:.2f} ms = {spread:.2f}x (target <= "
             f"{LIST_SPREAD}x) {'met' if spread <= LIST_SPREAD else 'MISSED'}"
         )
+    floors = {r.scenario.name: r.server_ms for r in results if r.scenario.kind == "floor"}
+    if floors:
+        bare = [v for k, v in floors.items() if "bare" in k]
+        bms = [v for k, v in floors.items() if "BMS" in k]
+        print(
+            "floor (the same 404, ms CPU per request, start/end): bare Starlette "
+            f"{' / '.join(f'{v:.3f}' for v in bare)}, BMS {' / '.join(f'{v:.3f}' for v in bms)}"
+            " (the machine's speed during the run; BMS's fixed part per request is the gap)"
+        )
     print(
         "srv ms: CPU of the server workers per request (target: list <= "
         f"{LIST_CPU_MS} per 50 rows, detail <= {DETAIL_CPU_MS}, write <= {WRITE_CPU_MS}); "
@@ -606,8 +636,20 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
 # -- main -----------------------------------------------------------------------------------
 
 
-async def measure_all(bench: Bench, seeded: Seeded) -> list[Result]:
+async def measure_floors(bench: Bench, bare: Bench, when: str) -> list[Result]:
+    """The same 404 from the bare server and from BMS: the machine's speed right now, and
+    the fixed part of every BMS request (middleware, authentication, routing)."""
     results = []
+    for target, server in ((bare, "bare Starlette"), (bench, "BMS")):
+        scenario = Scenario(
+            f"floor: {server} 404 ({when})", "floor", lambda n: ("GET", FLOOR_PATH, b""), 404
+        )
+        results.append(await target.measure(scenario))
+    return results
+
+
+async def measure_all(bench: Bench, seeded: Seeded, bare: Bench) -> list[Result]:
+    results = await measure_floors(bench, bare, "start")
     pool = ticket_pool(seeded)
     for scenario in scenarios(seeded, pool):
         if bench.args.only and not any(word in scenario.name for word in bench.args.only):
@@ -618,6 +660,7 @@ async def measure_all(bench: Bench, seeded: Seeded) -> list[Result]:
         r = results[-1]
         print(f"  {scenario.name}: {r.rps:,.0f} req/s, {r.server_ms:.2f} ms CPU", flush=True)
     await pool.drain(bench)
+    results += await measure_floors(bench, bare, "end")
     if not bench.args.only or "csv" in bench.args.only:
         for rows in bench.args.csv_rows:
             after = quote(seeded.csv_after[rows])
@@ -647,19 +690,23 @@ def main() -> int:
     started = time.perf_counter()
     url, drop = asyncio.run(seeded_database(args.tickets, reuse=args.reuse))
     print(f"database ready in {time.perf_counter() - started:.1f}s ({url})")
-    process = None
+    process = bare_process = None
     results: list[Result] = []
     try:
         port = free_port()
         base_url = f"http://{HOST}:{port}"
         log = Path(tempfile.mkdtemp(prefix="bms-bench-")) / "server.log"
         process = start_server(url, port, args.workers, log)
+        bare_port = free_port()
+        bare_process = start_bare_server(bare_port, args.workers, log.with_name("bare.log"))
         wait_ready(base_url, process, log)
+        wait_ready(f"http://{HOST}:{bare_port}", bare_process, log.with_name("bare.log"))
         token = login(base_url)
         seeded = asyncio.run(inspect(url, args.csv_rows))
         args.load_before = load_average()
         bench = Bench(port, token, child_pids(process.pid), url, args)
-        results = asyncio.run(measure_all(bench, seeded))
+        bare = Bench(bare_port, token, child_pids(bare_process.pid), "", args)
+        results = asyncio.run(measure_all(bench, seeded, bare))
         print_table(results, args)
         if args.keep:
             print(f"kept: {base_url} (server pid {process.pid}), database {url}, token:\n{token}")
@@ -668,6 +715,8 @@ def main() -> int:
     finally:
         if process is not None:
             stop_server(process)
+        if bare_process is not None:
+            stop_server(bare_process)
         if drop and not args.keep:
             asyncio.run(drop_database(url))
     return 0 if all(verdict(r) == "met" for r in results) else 1
