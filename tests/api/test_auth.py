@@ -176,6 +176,24 @@ async def test_malformed_authorization_header_is_401(client) -> None:
     assert response.status_code == 401
 
 
+async def test_a_streamed_body_over_the_limit_is_413(login) -> None:
+    """No Content-Length: the limit is counted while the body arrives, and the 413 goes out
+    because no response had started (api.middleware.response_status)."""
+    manager = await login("manager")
+
+    async def chunks():
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = await manager.post(
+        "/api/locations/", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+
+
 async def test_body_limits_and_media_type(login) -> None:
     manager = await login("manager")
     huge = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
