@@ -27,6 +27,8 @@ CSRF_ALWAYS_PATHS = {"/api/auth/login/"}
 
 
 def parse_cookies(raw: str) -> dict[str, str]:
+    if not raw:  # scripts and screens send none: no parser for nothing
+        return {}
     cookie = SimpleCookie()
     try:
         cookie.load(raw)
