@@ -72,8 +72,8 @@ class RedisPubSubBackend(BroadcastBackend):
         )  # fmt: skip
         # Publishing must fail fast when Redis is down: callers (the relay) retry later. One
         # retry still takes a fresh connection when Redis restarted under the open one. One
-        # connection, not a pool: one task publishes at a time (realtime/publisher.py), and
-        # a pool's checkout and release cost a quarter of every PUBLISH.
+        # connection, not a pool: publishes take turns on it (redis-py locks it), so a burst
+        # of them no longer opens a connection each; pipelines (`publish_many`) use the pool.
         self._pub_client = aioredis.Redis.from_url(
             self._url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
             single_connection_client=True, **redis_options(retries=1),

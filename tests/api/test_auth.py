@@ -178,7 +178,7 @@ async def test_malformed_authorization_header_is_401(client) -> None:
 
 async def test_a_streamed_body_over_the_limit_is_413(login) -> None:
     """No Content-Length: the limit is counted while the body arrives, and the 413 goes out
-    because no response had started (api.middleware.response_status)."""
+    because no response had started yet."""
     manager = await login("manager")
 
     async def chunks():

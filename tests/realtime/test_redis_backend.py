@@ -162,8 +162,8 @@ async def test_unsubscribe_stops_delivery() -> None:
 
 
 def test_replies_are_parsed_by_hiredis() -> None:
-    """The C parser is installed (redis[hiredis]): every pub/sub message of every write is
-    parsed once per process, and the pure-Python parser cost a tenth of a create's CPU."""
+    """The C parser is installed (redis[hiredis]): every process parses every write's event
+    (docs/scaling.md, the fourth session, has what it saves)."""
     from redis.utils import HIREDIS_AVAILABLE
 
     assert HIREDIS_AVAILABLE
