@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -169,6 +170,9 @@ def create_app(
                 stack.callback(credential_cache.detach)  # before the components stop
                 if start_worker_process:
                     offload.start_isolated("domain.recurrence", "domain.series")
+                    # Stopped with the app, off the loop: left to the interpreter's exit, its
+                    # queues' semaphores were reported leaked on every shutdown.
+                    stack.push_async_callback(asyncio.to_thread, offload.shutdown_isolated)
                 if freeze_startup_objects:
                     gc.collect()  # garbage is collected, not frozen
                     gc.freeze()

@@ -35,3 +35,15 @@ async def test_served_apps_start_the_worker_process_with_them(
     app = create_app(settings, start_worker_process=served)
     async with app.router.lifespan_context(app):
         assert bool(multiprocessing.active_children()) is served
+
+
+async def test_the_worker_process_stops_with_the_app(settings: Settings) -> None:
+    """A server that stops takes its worker process with it (left to the interpreter's
+    exit, every shutdown printed a warning about leaked semaphores)."""
+    offload.shutdown_isolated()
+    app = create_app(settings, start_worker_process=True)
+    async with app.router.lifespan_context(app):
+        (worker,) = multiprocessing.active_children()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert not multiprocessing.active_children()
