@@ -117,9 +117,14 @@ async def backend_pids(url: str) -> list[int]:
 # -- server ---------------------------------------------------------------------------------
 
 
-def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_server(
+    url: str, port: int, workers: int, log: Path, *, tree: Path | None = None
+) -> subprocess.Popen:
+    """`bms serve` on the seeded database; `tree`: run that source tree's code instead (its
+    modules come first on PYTHONPATH; bench/paired.py compares two trees this way)."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"BMS_ENV", "BMS_DATA_DIR"}},
+        **({"PYTHONPATH": str(tree)} if tree is not None else {}),
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_NAMESPACE": f"bmsbench:{uuid.uuid4().hex[:8]}",
