@@ -65,22 +65,21 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if _access_lines.isEnabledFor(logging.INFO):  # else structlog builds, then drops
-                actor = state.get("actor")
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=_path_of(scope),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                    user_id=getattr(actor, "id", None),
-                    client=_client_of(scope),
-                )
-            structlog.contextvars.reset_contextvars(**bound)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if _access_lines.isEnabledFor(logging.INFO):  # else structlog builds, drops
+                    actor = state.get("actor")
+                    access_log.info(
+                        "request",
+                        method=scope["method"],
+                        path=_path_of(scope),
+                        status=status,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                        user_id=getattr(actor, "id", None),
+                        client=_client_of(scope),
+                    )
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
