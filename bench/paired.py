@@ -51,6 +51,7 @@ from bench.rest import (
 from bench.seed import seeded_database
 
 CONCURRENCY = 16
+SHAPES = ("detail", "404", "list", "create", "patch")  # see `shapes`
 Request = tuple[str, str, bytes, int]  # method, path, body, expected status
 
 
@@ -151,8 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the old source tree")
     parser.add_argument("--after", type=Path, default=Path("."), help="the new one (this one)")
-    parser.add_argument("--shapes", nargs="*", default=["detail", "404", "list", "create", "patch"],
-                        choices=["detail", "404", "list", "create", "patch"])  # fmt: skip
+    parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=SHAPES)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1000, help="requests a batch")
     parser.add_argument("--tickets", type=int, default=10_000)
