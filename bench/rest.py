@@ -97,6 +97,13 @@ def child_pids(pid: int) -> list[int]:
         return []
 
 
+def serving_pids(pid: int, workers: int) -> list[int]:
+    """The processes that answer requests: uvicorn serves in its own process with one worker
+    (its children are then helpers, e.g. the pure-Python offload process), in children with
+    more."""
+    return [pid] if workers == 1 else child_pids(pid)
+
+
 def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -716,8 +723,8 @@ def main() -> int:
         token = login(base_url)
         seeded = asyncio.run(inspect(url, args.csv_rows))
         args.load_before = load_average()
-        bench = Bench(port, token, child_pids(process.pid), url, args)
-        bare = Bench(bare_port, token, child_pids(bare_process.pid), "", args)
+        bench = Bench(port, token, serving_pids(process.pid, args.workers), url, args)
+        bare = Bench(bare_port, token, serving_pids(bare_process.pid, args.workers), "", args)
         results = asyncio.run(measure_all(bench, seeded, bare))
         print_table(results, args)
         if args.keep:

@@ -28,11 +28,11 @@ from bench.rest import (
     Bench,
     Result,
     Scenario,
-    child_pids,
     free_port,
     inspect,
     load_average,
     login,
+    serving_pids,
     start_server,
     stop_server,
     wait_ready,
@@ -82,7 +82,8 @@ def main() -> int:
         process = start_server(url, port, args.workers, log)
         wait_ready(f"http://{HOST}:{port}", process, log)
         seeded = asyncio.run(inspect(url, []))
-        bench = Bench(port, login(f"http://{HOST}:{port}"), child_pids(process.pid), url, args)
+        pids = serving_pids(process.pid, args.workers)
+        bench = Bench(port, login(f"http://{HOST}:{port}"), pids, url, args)
         started_load = load_average()
         results = asyncio.run(sweep(bench, seeded.ids["incident_tickets"]))
     finally:
