@@ -130,6 +130,7 @@ api_keys = sa.Table(
     *_timestamps(),
     sa.CheckConstraint("scope IN ('read','read-write')", name="scope"),
     sa.Index(None, "user_id"),
+    sa.Index(None, "location_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 login_failures = sa.Table(
@@ -178,6 +179,7 @@ series = sa.Table(
     _fk("created_by", "users.id", ondelete="SET NULL"),
     *_timestamps(),
     sa.CheckConstraint("kind IN ('shift','scheduled_event')", name="kind"),
+    sa.Index(None, "created_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 shifts = sa.Table(
@@ -222,6 +224,7 @@ scheduled_events = sa.Table(
     sa.Index(None, "facility_id", "start"),
     sa.Index(None, "kind"),
     sa.Index(None, "start"),
+    sa.Index(None, "created_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 scheduled_event_attendees = sa.Table(
@@ -252,6 +255,7 @@ time_off_requests = sa.Table(
     sa.Index(None, "status"),
     sa.Index(None, "start_date"),
     sa.Index(None, "created_at"),
+    sa.Index(None, "reviewed_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 # --- tickets -------------------------------------------------------------------------------
@@ -387,6 +391,7 @@ ticket_comments = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     *_timestamps(),
     sa.Index(None, "subject", "subject_id", "id"),
+    sa.Index(None, "author_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 history = sa.Table(
@@ -399,6 +404,7 @@ history = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("changes", JSONText, nullable=False),
     sa.Index(None, "subject", "subject_id", "id"),
+    sa.Index(None, "actor_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 # --- timesheets ----------------------------------------------------------------------------
@@ -424,6 +430,9 @@ time_entries = sa.Table(
     sa.Index(None, "status"),
     sa.Index(None, "date"),
     sa.Index(None, "shift_id"),
+    sa.Index(None, "incident_ticket_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "service_ticket_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "reviewed_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 # --- messages ------------------------------------------------------------------------------
@@ -461,6 +470,7 @@ emails = sa.Table(
     *_timestamps(),
     sa.CheckConstraint("status IN ('queued','sending','sent','failed')", name="status"),
     sa.Index(None, "status"),
+    sa.Index(None, "requested_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 calendar_feeds = sa.Table(
@@ -473,6 +483,7 @@ calendar_feeds = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     *_timestamps(),
     sa.Index(None, "owner_id"),
+    sa.Index(None, "facility_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
 )
 
 # --- realtime and jobs ---------------------------------------------------------------------
