@@ -46,6 +46,10 @@ COUNT_MAX_AGE_SECS = 30.0
 # A search last counted at this many rows or fewer reads the spec's `search_index` (see
 # `_matches_first`); above it, the list order's index until a page is full is cheaper.
 SEARCH_FEW_ROWS = 500
+# A page that skips at least this many rows picks its ids first (`page_select`, `ids_first`):
+# the skipped rows are then index entries, not table rows read and thrown away. Nearer the
+# top, the 50 lookups by id that this costs are more than the rows it saves.
+DEEP_PAGE_OFFSET = 500
 
 
 def _parse_bool(raw: str) -> bool:
@@ -286,6 +290,7 @@ class _PageStatements:
     page: sa.Select[Any]  # rows, with the total (no topic) or the topic's version
     count: sa.Select[Any] | None  # (total, version), run when no cached total is current
     few: sa.Select[Any] | None = None  # `page` for a search matching few rows (a topic's)
+    deep: sa.Select[Any] | None = None  # `page` for a page past DEEP_PAGE_OFFSET, ids first
 
 
 # Base queries that are the same object for every request (see `shared_query`).
@@ -324,11 +329,18 @@ def _has_subquery(column: sa.ColumnElement[Any]) -> bool:
 
 
 def _page_id(
-    query: sa.Select[Any], order: Sequence[OrderKey], id_column: sa.ColumnElement[Any] | None
+    query: sa.Select[Any],
+    order: Sequence[OrderKey],
+    id_column: sa.ColumnElement[Any] | None,
+    *,
+    ids_first: bool = False,
 ) -> sa.ColumnElement[Any] | None:
-    """The id a page of `query` is chosen by first, if it has per-row subquery columns."""
+    """The id a page of `query` is chosen by first: if it has per-row subquery columns, or
+    always with `ids_first`."""
     if id_column is None or any(_has_subquery(column) for column, _ in order):
         return None
+    if ids_first:
+        return id_column
     per_row = any(_has_subquery(column) for column in query.selected_columns)
     return id_column if per_row else None
 
@@ -349,9 +361,14 @@ def page_select(
     id_column: sa.ColumnElement[Any] | None,
     extra: Sequence[sa.ColumnElement[Any]] = (),
     total: bool = False,
+    ids_first: bool = False,
 ) -> sa.Select[Any]:
     """One page of `query`: its rows filtered, ordered and cut, plus `extra` columns and,
     with `total`, the list's count on every row (an uncorrelated subquery, run once).
+
+    `ids_first` (a page far down the list): the page's ids are chosen first, as below, so
+    the rows skipped are read from an index that holds the order and the id (`?page=40`
+    read 2,000 table rows to return 50) and only the page's own rows from the table.
 
     A column of `query` holding a subquery (a correlated one runs once per row: a request's
     conflicting shifts, an event's attendees) is computed for the page's rows only: the
@@ -363,7 +380,7 @@ def page_select(
     """
     filtered = query.where(*where)
     terms = _order_terms(order)
-    page_id = _page_id(query, order, id_column)
+    page_id = _page_id(query, order, id_column, ids_first=ids_first)
     if total:
         extra = [*extra, _count(filtered, page_id).scalar_subquery().label(_TOTAL)]
     if page_id is None:
@@ -418,17 +435,26 @@ def _page_statements(shared: _Shared, spec: ListSpec, shape: Hashable) -> _PageS
         count = _count(filtered, page_id).add_columns(version.label(_VERSION))
         if spec.search_index is not None and shape[1]:  # type: ignore[index]  # searched
             few = _paged(_matches_first(filtered, _order_terms(order), version))
-    page = page_select(
-        shared.query,
-        where,
-        order,
-        limit=sa.bindparam(_LIMIT, type_=sa.Integer),
-        offset=sa.bindparam(_OFFSET, type_=sa.Integer),
-        id_column=spec.id_column,
-        extra=extra,
-        total=shared.topic is None,
+
+    def paged(*, ids_first: bool) -> sa.Select[Any]:
+        return page_select(
+            shared.query,
+            where,
+            order,
+            limit=sa.bindparam(_LIMIT, type_=sa.Integer),
+            offset=sa.bindparam(_OFFSET, type_=sa.Integer),
+            id_column=spec.id_column,
+            extra=extra,
+            total=shared.topic is None,
+            ids_first=ids_first,
+        )
+
+    # None when `page` already picks its ids first, or cannot (no id, a subquery ordering).
+    ids_first_differs = _page_id(shared.query, order, spec.id_column) is None and (
+        _page_id(shared.query, order, spec.id_column, ids_first=True) is not None
     )
-    statements = _PageStatements(page, count, few)
+    deep = paged(ids_first=True) if ids_first_differs else None
+    statements = _PageStatements(paged(ids_first=False), count, few, deep)
     _PAGES[key] = (spec, statements)
     return statements
 
@@ -500,6 +526,7 @@ async def paginate(
                 offset=(page - 1) * size,
                 id_column=spec.id_column,
                 total=True,
+                ids_first=(page - 1) * size >= DEEP_PAGE_OFFSET,
             )
         )
     else:
@@ -513,6 +540,12 @@ async def paginate(
             seen = None if counts is None else counts.get(key)
             if seen is not None and seen[1] <= SEARCH_FEW_ROWS:
                 statement = statements.few
+        if (
+            statement is statements.page
+            and statements.deep is not None
+            and page_values[_OFFSET] >= DEEP_PAGE_OFFSET
+        ):
+            statement = statements.deep
         rows = await conn.fetch_all(bound(statement, **page_values))
     # An empty page is page 1 of nothing, or past the end.
     if not rows and page > 1:

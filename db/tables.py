@@ -299,7 +299,8 @@ incident_tickets = sa.Table(
     sa.Index(None, "incident_type_id"),
     sa.Index(None, "assigned_to"),
     sa.Index(None, "reported_by"),
-    sa.Index(None, "created_at"),
+    # With `id`: the default order unfiltered, sort-free, and a deep page's ids index-only.
+    sa.Index(None, "created_at", "id"),
 )
 # `?status=open&ordering=-priority` reads the first page off this index instead of sorting.
 sa.Index(
@@ -360,14 +361,15 @@ service_tickets = sa.Table(
     sa.Column("due_date", sa.Date, nullable=True),
     sa.Column("completed_at", UTCDateTime, nullable=True),
     *_timestamps(),
-    sa.Index(None, "status", "created_at"),
+    # With `id`: the default list order (-created_at, -id), filtered or not, sort-free.
+    sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),
     sa.Index(None, "category"),
     sa.Index(None, "facility_id"),
     sa.Index(None, "assigned_to"),
     sa.Index(None, "requested_by"),
     sa.Index(None, "due_date"),
-    sa.Index(None, "created_at"),
+    sa.Index(None, "created_at", "id"),
 )
 _ordering_indexes(service_tickets, "title", "completed_at", "updated_at")
 _search_index(service_tickets)

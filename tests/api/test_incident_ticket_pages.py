@@ -93,6 +93,40 @@ def test_page_statements_are_built_once_per_shape_of_shared_queries() -> None:
     assert listing._page_statements(shared, spec, other_shape) is not statements
 
 
+async def test_deep_pages_pick_their_ids_first_and_give_the_same_rows(
+    store, manager, kind, monkeypatch
+) -> None:
+    """Past `DEEP_PAGE_OFFSET` a page reads its ids first (db/test_ordering_indexes.py shows
+    from an index alone); its rows, order, count and links are those of the plain page."""
+    made = [await make_incident(manager, incident_type=kind["id"]) for _ in range(6)]
+    await move(manager, f"{LIST}{made[1]['id']}/", "acknowledged")  # five open: 3 pages
+    queries = ("", "status=open", "ordering=title", "ordering=-priority", "search=Incident")
+
+    async def pages() -> dict[str, list[dict]]:
+        return {q: [await _page(manager, f"?{q}&page_size=2&page={n}") for n in (1, 2, 3)]
+                for q in queries}  # fmt: skip
+
+    plain = await pages()
+    monkeypatch.setattr(listing, "DEEP_PAGE_OFFSET", 2)  # pages 2 and 3 are deep now
+    used = []
+    monkeypatch.setattr(listing, "page_select", _recording(listing.page_select, used))
+    listing._PAGES.clear()  # statements built again, the deep ones included
+    assert await pages() == plain
+    assert True in used  # the deep statements were built and read
+    newest_first = [t["id"] for t in reversed(made)]
+    by_page = [[row["id"] for row in page["results"]] for page in plain[""]]
+    assert by_page == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert plain["status=open"][2]["count"] == 5
+
+
+def _recording(page_select: Any, used: list[bool]) -> Any:
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        used.append(kwargs.get("ids_first", False))
+        return page_select(*args, **kwargs)
+
+    return recorded
+
+
 async def test_queries_built_per_request_are_not_cached(store, manager, kind) -> None:
     await make_incident(manager, incident_type=kind["id"])
     before = len(listing._PAGES)

@@ -12,9 +12,15 @@ from api.listing import page_select
 
 
 def first_page(
-    resource: Resource, query_string: str, *, size: int = 50, query: Any = None
+    resource: Resource,
+    query_string: str,
+    *,
+    size: int = 50,
+    query: Any = None,
+    ids_first: bool = False,
 ) -> sa.Select[Any]:
-    """What `GET <resource>?<query_string>` reads for page 1 (a manager's list, or `query`)."""
+    """What `GET <resource>?<query_string>` reads for page 1 (a manager's list, or `query`);
+    `ids_first`: read as a deep page is (`api.listing.DEEP_PAGE_OFFSET`)."""
     params = QueryParams(query_string)
     spec = resource.spec
     base = resource.list_query(None) if query is None else query
@@ -25,4 +31,5 @@ def first_page(
         limit=size,
         offset=0,
         id_column=spec.id_column,
+        ids_first=ids_first,
     )
