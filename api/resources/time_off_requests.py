@@ -10,8 +10,11 @@ from api.openapi.meta import ResourceDoc
 from db.tables import time_off_requests as t
 from domain import time_off
 
-# Managers' list (every request) is built once per shape; totals are counted per page.
-shared_query(time_off.EVERY_REQUEST)
+# Managers' list (every request) is built once per shape; its totals are counted once per
+# newest time-off event: every change to a request emits one (its user cannot be deleted
+# while it exists, and no filter reads `reviewed_by`, the one column another table's delete
+# changes).
+shared_query(time_off.EVERY_REQUEST, changes_on=time_off.TOPIC)
 
 RESOURCE = Resource(
     path="/time-off-requests",

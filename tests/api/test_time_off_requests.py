@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import sqlalchemy as sa
 
-from db.tables import events
+from db.tables import events, time_off_requests
 from tests.builders.facilities import make_facility, make_location
 from tests.builders.shifts import make_shift
 from tests.builders.time_off import make_time_off
@@ -243,3 +243,35 @@ async def test_shift_writes_emit_time_off_updates_when_conflicts_change(login, s
     assert await updates() == [[shift["id"]], []]  # no change in conflicts, no event
     shown = (await operator.get(f"/api/time-off-requests/{unrelated['id']}/")).json()
     assert shown["conflicting_shifts"] == []
+
+
+async def test_a_managers_totals_follow_every_change(login, store) -> None:
+    """The manager's list counts once per newest time-off event (api/resources/...)."""
+    alice = await login("operator")
+    manager = await login("manager")
+    admin = await login("admin")
+    made = [
+        await make_time_off(alice, start_date=f"2026-12-0{day}", end_date=f"2026-12-0{day}")
+        for day in (1, 2, 3)
+    ]
+
+    async def count(query: str = "") -> int:
+        response = await manager.get(f"/api/time-off-requests/?page_size=1{query}")
+        assert response.status_code == 200, response.text
+        return response.json()["count"]
+
+    assert await count() == 3 and await count("&status=pending") == 3
+    # A row removed behind the unit of work's back (no event) is still counted: the total
+    # was counted once and is reused while no time-off event is newer.
+    async with store.connection() as conn:
+        await conn.execute(
+            sa.delete(time_off_requests).where(time_off_requests.c.id == made[0]["id"])
+        )
+    assert await count() == 3
+    # Every change through the unit of work counts again.
+    await manager.patch(f"/api/time-off-requests/{made[1]['id']}/", json={"status": "denied"})
+    assert await count("&status=pending") == 1 and await count("&status=denied") == 1
+    await make_time_off(alice, start_date="2026-12-09", end_date="2026-12-09")
+    assert await count() == 3
+    assert (await admin.delete(f"/api/time-off-requests/{made[2]['id']}/")).status_code == 204
+    assert await count() == 2 and await count("&status=pending") == 1
