@@ -14,6 +14,7 @@ from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import facilities, shifts, users
 from db.types import Row
 from db.uow import UnitOfWork
+from domain import time_entries
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.limits import LongText
@@ -305,6 +306,7 @@ async def delete_shift(
     actor.require(Role.ADMIN)
     current = await _require(uow.conn, shift_id)
     check_if_match(current, if_match)
+    await time_entries.detach_from(uow, shifts, shift_id)
     async with conflicts_followed(uow, user_ids=[current["user"]]):
         await uow.conn.execute(shifts.delete().where(shifts.c.id == shift_id))
     uow.emit(TOPIC, "deleted", object_id=shift_id, data={"id": shift_id})

@@ -16,6 +16,7 @@ from db.priorities import priority_rank as priority_rank
 from db.statements import bound, insert_returning, update_returning, value_param, value_params
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
+from domain import time_entries
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.notifications import notify
@@ -148,9 +149,11 @@ async def delete_ticket(
     """Delete a ticket with its comments and history (admins).
 
     Deleted first and checked after (404, If-Match): a refusal rolls the deletes back, and
-    a delete costs one statement on PostgreSQL (the thread goes in the same one).
+    a delete costs one statement on PostgreSQL (the thread goes in the same one), after the
+    one that detaches its time entries as their change.
     """
     actor.require(Role.ADMIN)
+    await time_entries.detach_from(uow, kind.table, ticket_id)  # before the delete nulls them
     if not uow.store.is_postgres:  # SQLite: no data-modifying WITH
         await delete_thread(uow, subject=kind.topic, subject_id=ticket_id)
     statement = _delete_statement(kind.table, with_thread=uow.store.is_postgres)

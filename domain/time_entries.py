@@ -252,6 +252,35 @@ async def delete_time_entry(
     )
 
 
+# Entries' references that the referenced row's delete nulls (ON DELETE SET NULL), by the
+# table it is deleted from, with the field the REST representation shows it as.
+_REFERENCES = {
+    "shifts": (time_entries.c.shift_id, "shift"),
+    "incident_tickets": (time_entries.c.incident_ticket_id, "incident_ticket"),
+    "service_tickets": (time_entries.c.service_ticket_id, "service_ticket"),
+}
+
+
+async def detach_from(uow: UnitOfWork, table: sa.Table, row_id: int) -> None:
+    """Before row `row_id` of `table` is deleted: null the entries' references to it as a
+    change of theirs (history, an `updated` event each).
+
+    The database's ON DELETE SET NULL does the same silently: every socket and cached list
+    total would keep the gone shift or ticket on the entry.
+    """
+    column, field_name = _REFERENCES[table.name]
+    rows = await uow.conn.fetch_all(
+        time_entries.update()
+        .where(column == row_id)
+        .values({column.name: None, "updated_at": uow.now})
+        .returning(*time_entries.c)
+    )
+    for row in rows:
+        entry = serialize(row)
+        await uow.record_history(TOPIC, entry["id"], {field_name: [row_id, None]})
+        _emit(uow, "updated", entry)
+
+
 # What api/ declares the REST resource from (domain/resource.py).
 RULES = ResourceRules(
     serialize=serialize,

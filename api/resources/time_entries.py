@@ -10,9 +10,11 @@ from api.openapi.meta import ResourceDoc
 from db.tables import time_entries as t
 from domain import time_entries
 
-# Managers' list (every entry) is built once per shape; deleting a shift nulls `shift` on
-# entries without a time-entries event, so totals are counted per page.
-shared_query(time_entries.EVERY_ENTRY)
+# Managers' list (every entry) is built once per shape; its totals are counted once per
+# newest time-entries event: every change to an entry emits one, the links a shift's or a
+# ticket's delete nulls included (`time_entries.detach_from`), and no filter reads
+# `reviewed_by`, which a user's delete nulls.
+shared_query(time_entries.EVERY_ENTRY, changes_on=time_entries.TOPIC)
 
 RESOURCE = Resource(
     path="/time-entries",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 import sqlalchemy as sa
 
-from db.tables import events
+from db.tables import events, history, time_entries
 from tests.builders.shifts import make_shift
+from tests.builders.tickets import make_incident, make_incident_type, make_service_ticket
 from tests.builders.time_entries import entry_body, make_time_entry
 
 
@@ -210,3 +212,76 @@ async def test_filters_and_default_ordering(login) -> None:
     assert await ids(operator, "?date_after=2026-12-01") == [second["id"]]
     bad = await manager.get("/api/time-entries/?date_after=soon&status=paid&shift=x")
     assert bad.status_code == 400 and set(bad.json()) == {"date_after", "status", "shift"}
+
+
+async def test_deleting_a_linked_shift_or_ticket_is_a_change_of_the_entry(login, store) -> None:
+    """The database nulls the link (ON DELETE SET NULL); BMS tells it as the entry's change:
+    an `updated` event with the link gone, and a history entry."""
+    manager = await login("manager")
+    admin = await login("admin")
+    operator = await login("operator")
+    kind = await make_incident_type(manager)
+    links = {
+        "shift": ("/api/shifts/", await make_shift(manager, user=operator.user["user"])),
+        "incident_ticket": (
+            "/api/incident-tickets/",
+            await make_incident(operator, incident_type=kind["id"]),
+        ),
+        "service_ticket": ("/api/service-tickets/", await make_service_ticket(operator)),
+    }
+    for field, (path, linked) in links.items():
+        entry = await make_time_entry(operator, **{field: linked["id"]})
+        unlinked = await make_time_entry(operator)
+        async with store.connection() as conn:
+            newest = await conn.fetch_val(sa.select(sa.func.max(events.c.id)))
+        assert (await admin.delete(f"{path}{linked['id']}/")).status_code == 204
+
+        async with store.connection() as conn:
+            rows = await conn.fetch_all(
+                sa.select(events)
+                .where(events.c.id > newest, events.c.topic == "time-entries")
+                .order_by(events.c.id)
+            )
+            changes = await conn.fetch_all(
+                sa.select(history.c.changes).where(
+                    history.c.subject == "time-entries", history.c.subject_id == entry["id"]
+                )
+            )
+        assert [(row["action"], row["object_id"]) for row in rows] == [("updated", entry["id"])]
+        sent = orjson.loads(rows[0]["data"])
+        assert (
+            sent[field] is None
+            and sent == (await operator.get(f"/api/time-entries/{entry['id']}/")).json()
+        )
+        assert rows[0]["owner_id"] == operator.user["user"]
+        assert [row["changes"] for row in changes] == [{field: [linked["id"], None]}]
+        assert (await operator.get(f"/api/time-entries/{unlinked['id']}/")).json() == unlinked
+
+
+async def test_a_managers_totals_follow_every_change(login, store) -> None:
+    """The manager's list counts once per newest time-entries event."""
+    manager = await login("manager")
+    admin = await login("admin")
+    operator = await login("operator")
+    shift = await make_shift(manager, user=operator.user["user"])
+    made = [await make_time_entry(operator, shift=shift["id"]) for _ in range(3)]
+
+    async def count(query: str = "") -> int:
+        response = await manager.get(f"/api/time-entries/?page_size=1{query}")
+        assert response.status_code == 200, response.text
+        return response.json()["count"]
+
+    assert await count() == 3 and await count("&status=draft") == 3
+    # A row removed behind the unit of work's back (no event) is still counted: the total
+    # was counted once and is reused while no time-entries event is newer.
+    async with store.connection() as conn:
+        await conn.execute(sa.delete(time_entries).where(time_entries.c.id == made[0]["id"]))
+    assert await count() == 3
+    submitted = await operator.patch(
+        f"/api/time-entries/{made[1]['id']}/", json={"status": "submitted"}
+    )
+    assert submitted.status_code == 200, submitted.text
+    assert await count("&status=draft") == 1 and await count("&status=submitted") == 1
+    assert await count(f"&shift={shift['id']}") == 2
+    assert (await admin.delete(f"/api/shifts/{shift['id']}/")).status_code == 204
+    assert await count(f"&shift={shift['id']}") == 0 and await count() == 2
