@@ -21,9 +21,9 @@ RESOURCES = {"incident": incident_tickets.RESOURCE, "service": service_tickets.R
 # Orderings read off an index in exactly the list's order (ties on -id included).
 EXACT = {
     "incident": {"-title", "-occurred_at", "-updated_at", "-created_at", "priority", "-priority",
-                 "-id"},
+                 "status", "-status", "-id"},
     "service": {"-title", "-completed_at", "-updated_at", "-created_at", "priority", "-priority",
-                "-id"},
+                "status", "-status", "-id"},
 }  # fmt: skip
 # One value, several values (= ANY), none: the list's filter narrows, the index orders.
 FILTERS = {"incident": ("", "status=open", "status=open,acknowledged"), "service": ("",)}
