@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -11,7 +12,14 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime
 
-from db.statements import DetailQuery, insert_returning, update_returning
+from db.statements import (
+    DetailQuery,
+    bound,
+    insert_returning,
+    update_returning,
+    value_param,
+    value_params,
+)
 from db.tables import incident_tickets, service_tickets, shifts, time_entries, users
 from db.types import Row
 from db.uow import UnitOfWork
@@ -268,17 +276,26 @@ async def detach_from(uow: UnitOfWork, table: sa.Table, row_id: int) -> None:
     The database's ON DELETE SET NULL does the same silently: every socket and cached list
     total would keep the gone shift or ticket on the entry.
     """
-    column, field_name = _REFERENCES[table.name]
-    rows = await uow.conn.fetch_all(
-        time_entries.update()
-        .where(column == row_id)
-        .values({column.name: None, "updated_at": uow.now})
-        .returning(*time_entries.c)
-    )
+    statement = _detach_statement(table.name)
+    values = value_params({"updated_at": uow.now})
+    rows = await uow.conn.fetch_all(bound(statement, row_id=row_id, **values))
+    field_name = _REFERENCES[table.name][1]
     for row in rows:
         entry = serialize(row)
         await uow.record_history(TOPIC, entry["id"], {field_name: [row_id, None]})
         _emit(uow, "updated", entry)
+
+
+@functools.cache
+def _detach_statement(table_name: str) -> Any:
+    """`detach_from`'s UPDATE, built once per referenced table (db/statements.py)."""
+    column = _REFERENCES[table_name][0]
+    return (
+        time_entries.update()
+        .where(column == sa.bindparam("row_id"))
+        .values({column.name: None, "updated_at": value_param(time_entries, "updated_at")})
+        .returning(*time_entries.c)
+    )
 
 
 # What api/ declares the REST resource from (domain/resource.py).
