@@ -30,6 +30,9 @@ def _timestamps() -> list[sa.Column[Any]]:
 def _fk(
     column: str, target: str, *, nullable: bool = True, ondelete: str = "RESTRICT"
 ) -> sa.Column[Any]:
+    """A foreign key column. Give it an index that it leads (alone, or as the first column
+    of one), or every delete of a referenced row scans this table; a test checks
+    (tests/db/test_foreign_key_indexes.py)."""
     return sa.Column(
         column, sa.Integer, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
     )
@@ -130,7 +133,7 @@ api_keys = sa.Table(
     *_timestamps(),
     sa.CheckConstraint("scope IN ('read','read-write')", name="scope"),
     sa.Index(None, "user_id"),
-    sa.Index(None, "location_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "location_id"),
 )
 
 login_failures = sa.Table(
@@ -179,7 +182,7 @@ series = sa.Table(
     _fk("created_by", "users.id", ondelete="SET NULL"),
     *_timestamps(),
     sa.CheckConstraint("kind IN ('shift','scheduled_event')", name="kind"),
-    sa.Index(None, "created_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "created_by"),
 )
 
 shifts = sa.Table(
@@ -224,7 +227,7 @@ scheduled_events = sa.Table(
     sa.Index(None, "facility_id", "start"),
     sa.Index(None, "kind"),
     sa.Index(None, "start"),
-    sa.Index(None, "created_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "created_by"),
 )
 
 scheduled_event_attendees = sa.Table(
@@ -255,7 +258,7 @@ time_off_requests = sa.Table(
     sa.Index(None, "status"),
     sa.Index(None, "start_date"),
     sa.Index(None, "created_at"),
-    sa.Index(None, "reviewed_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "reviewed_by"),
 )
 
 # --- tickets -------------------------------------------------------------------------------
@@ -396,7 +399,7 @@ ticket_comments = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     *_timestamps(),
     sa.Index(None, "subject", "subject_id", "id"),
-    sa.Index(None, "author_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "author_id"),
 )
 
 history = sa.Table(
@@ -409,7 +412,7 @@ history = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("changes", JSONText, nullable=False),
     sa.Index(None, "subject", "subject_id", "id"),
-    sa.Index(None, "actor_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "actor_id"),
 )
 
 # --- timesheets ----------------------------------------------------------------------------
@@ -435,9 +438,9 @@ time_entries = sa.Table(
     sa.Index(None, "status"),
     sa.Index(None, "date"),
     sa.Index(None, "shift_id"),
-    sa.Index(None, "incident_ticket_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
-    sa.Index(None, "service_ticket_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
-    sa.Index(None, "reviewed_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "incident_ticket_id"),
+    sa.Index(None, "service_ticket_id"),
+    sa.Index(None, "reviewed_by"),
 )
 
 # --- messages ------------------------------------------------------------------------------
@@ -475,7 +478,7 @@ emails = sa.Table(
     *_timestamps(),
     sa.CheckConstraint("status IN ('queued','sending','sent','failed')", name="status"),
     sa.Index(None, "status"),
-    sa.Index(None, "requested_by"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "requested_by"),
 )
 
 calendar_feeds = sa.Table(
@@ -488,7 +491,7 @@ calendar_feeds = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     *_timestamps(),
     sa.Index(None, "owner_id"),
-    sa.Index(None, "facility_id"),  # a foreign key: see tests/db/test_foreign_key_indexes.py
+    sa.Index(None, "facility_id"),
 )
 
 # --- realtime and jobs ---------------------------------------------------------------------
