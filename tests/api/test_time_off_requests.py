@@ -246,7 +246,7 @@ async def test_shift_writes_emit_time_off_updates_when_conflicts_change(login, s
 
 
 async def test_a_managers_totals_follow_every_change(login, store) -> None:
-    """The manager's list counts once per newest time-off event (api/resources/...)."""
+    """A manager's list counts once per newest time-off event (the resource's `changes_on`)."""
     alice = await login("operator")
     manager = await login("manager")
     admin = await login("admin")

@@ -81,12 +81,12 @@ async def test_every_ordering_reads_an_index(store, kind, query_string, exact) -
             assert "TEMP B-TREE" not in plan, plan
 
 
-@pytest.mark.parametrize("kind", RESOURCES)
-@pytest.mark.parametrize("where", ["", "status=open"])
+@pytest.mark.parametrize(
+    ("kind", "where"),
+    [("incident", ""), ("incident", "status=open"), ("service", ""), ("service", "status=new")],
+)
 async def test_a_deep_page_reads_its_ids_from_an_index_alone(store, kind, where) -> None:
     """`?page=40` in the default order: the 1,950 rows skipped are index entries (0014)."""
-    if kind == "service" and where:
-        where = "status=new"
     statement = first_page(RESOURCES[kind], where, ids_first=True)
     plan = await _plan(store, statement, exact=True)
     if store.is_postgres:
