@@ -298,7 +298,8 @@ incident_tickets = sa.Table(
     # With `id`: the default list order (-created_at, -id) filtered by status, sort-free.
     sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),
-    sa.Index(None, "facility_id"),
+    # A facility's tickets of one status (a wall display's list), in the default order.
+    sa.Index(None, "facility_id", "status", "created_at", "id"),
     sa.Index(None, "incident_type_id"),
     sa.Index(None, "assigned_to"),
     sa.Index(None, "reported_by"),
@@ -371,7 +372,8 @@ service_tickets = sa.Table(
     sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),
     sa.Index(None, "category"),
-    sa.Index(None, "facility_id"),
+    # A facility's tickets of one status (a wall display's list), in the default order.
+    sa.Index(None, "facility_id", "status", "created_at", "id"),
     sa.Index(None, "assigned_to"),
     sa.Index(None, "requested_by"),
     sa.Index(None, "due_date"),

@@ -96,6 +96,21 @@ async def test_a_deep_page_reads_its_ids_from_an_index_alone(store, kind, where)
         assert "USING COVERING INDEX" in plan, plan
 
 
+@pytest.mark.parametrize(
+    ("kind", "where"), [("incident", "status=open"), ("service", "status=new")]
+)
+async def test_a_facilitys_tickets_of_one_status_are_read_in_list_order(store, kind, where) -> None:
+    """A wall display's list: one index holds the facility, the status and the order (0016)."""
+    statement = first_page(RESOURCES[kind], f"facility=1&{where}")
+    plan = await _plan(store, statement, exact=True)
+    if store.is_postgres:
+        assert "_facility_id_status_created_at_id" in plan, plan
+        assert not [node for node in _nodes(plan) if "Sort" in node.split("(")[0]], plan
+    else:
+        assert "_facility_id_status_created_at_id" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
 async def test_a_rare_status_and_priority_pair_is_not_read_in_priority_order(
     store, make_user
 ) -> None:
