@@ -110,10 +110,10 @@ async def test_a_rare_term_reads_the_trigram_index(store, tickets, generic) -> N
 
 @pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
 async def test_a_common_term_keeps_the_list_order_index(store, tickets, generic) -> None:
-    """Every ticket matches: the plain page reads 50 rows off `(created_at)` and stops."""
+    """Every ticket matches: the plain page reads 50 rows off `(created_at, id)` and stops."""
     plain, _ = _statements("search=lost+sync")
     plan = await _plan(store, plain, generic=generic)
-    assert "Index Scan Backward using ix_incident_tickets_created_at" in plan, plan
+    assert "Index Scan Backward using ix_incident_tickets_created_at_id " in plan, plan
     assert INDEX not in plan, plan
     assert not [line for line in plan.splitlines() if line.strip(" ->").startswith("Sort  (")], plan
 
