@@ -12,8 +12,9 @@ with the same tree on both sides first: that ratio is the noise to beat.
     .venv/bin/python bench/paired.py --before . --after .   # A/A: the noise
     .venv/bin/python bench/paired.py --before /tmp/before --shapes detail create --rounds 16
 
-The trees must share the schema (the database is migrated by the first server). Never part
-of the test run.
+A tree whose newest migration is older than this one's serves a twin of the seeded
+database, migrated down to that migration (`bench.seed.twin_database`); the twin is
+dropped at the end. Never part of the test run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +51,8 @@ from bench.rest import (
     stop_server,
     wait_ready,
 )
-from bench.seed import seeded_database
+from bench.seed import drop_database, seeded_database, twin_database
+from db import migrate
 
 CONCURRENCY = 16
 SHAPES = ("detail", "404", "list", "create", "patch")  # see `shapes`
@@ -61,6 +65,8 @@ class Side:
 
     name: str
     tree: Path
+    url: str = ""  # the seeded database, or its twin at an older tree's migration
+    token: str = ""
     port: int = 0
     pid: int = 0
     created: list[int] = field(default_factory=list)  # tickets to delete at the end
@@ -87,12 +93,12 @@ def shapes(seeded: Seeded, side: Side, offset: int) -> dict[str, Callable[[int],
     }
 
 
-async def batch(side: Side, token: str, make: Callable[[int], Request], count: int) -> float:
+async def batch(side: Side, make: Callable[[int], Request], count: int) -> float:
     """`count` requests from CONCURRENCY connections; the server's CPU ms per request."""
     numbers = itertools.count()
 
     async def client() -> None:
-        conn = HttpConnection(side.port, token)  # fresh: idle keep-alives time out meanwhile
+        conn = HttpConnection(side.port, side.token)  # fresh: idle keep-alives time out meanwhile
         await conn.open()
         try:
             while (n := next(numbers)) < count:
@@ -110,21 +116,21 @@ async def batch(side: Side, token: str, make: Callable[[int], Request], count: i
     return (cpu_seconds([side.pid]) - before) * 1000 / count
 
 
-async def compare(sides: list[Side], token: str, seeded: Seeded, args: argparse.Namespace) -> None:
+async def compare(sides: list[Side], seeded: Seeded, args: argparse.Namespace) -> None:
     makers = {side.name: shapes(seeded, side, 100 + 64 * i) for i, side in enumerate(sides)}
     for shape in args.shapes:
         for side in sides:  # warm-up, unmeasured
-            await batch(side, token, makers[side.name][shape], args.batch // 2)
+            await batch(side, makers[side.name][shape], args.batch // 2)
         for r in range(args.rounds):
             for side in sides if r % 2 == 0 else sides[::-1]:
-                ms = await batch(side, token, makers[side.name][shape], args.batch)
+                ms = await batch(side, makers[side.name][shape], args.batch)
                 side.rounds.setdefault(shape, []).append(ms)
         a, b = (statistics.median(side.rounds[shape]) for side in sides)
         print(f"  {shape}: {a:.3f} / {b:.3f} ms = {b / a:.3f}x", flush=True)
     for side in sides:  # the creates' tickets go, so a reused database stays as seeded
         created, side.created = side.created, []
         if created:
-            await batch(side, token, lambda n, c=created: _delete(c[n]), len(created))
+            await batch(side, lambda n, c=created: _delete(c[n]), len(created))
 
 
 def _delete(ticket: int) -> Request:
@@ -159,26 +165,44 @@ def main() -> int:
     args = parser.parse_args()
     sides = [Side("before", args.before.resolve()), Side("after", args.after.resolve())]
     url, _ = asyncio.run(seeded_database(args.tickets, reuse=True))
+    for side in sides:  # a tree with an older schema gets a twin database at its migration
+        head = tree_head(side.tree)
+        side.url = url if head == migrate.head_revision() else asyncio.run(twin_database(url, head))
     processes = []
     try:
         for side in sides:
             side.port = free_port()
             log = Path(tempfile.mkdtemp(prefix="bms-paired-")) / "server.log"
-            process = start_server(url, side.port, 1, log, tree=side.tree)
+            process = start_server(side.url, side.port, 1, log, tree=side.tree)
             processes.append(process)
             wait_ready(f"http://{HOST}:{side.port}", process, log)
             side.pid = process.pid
-        token = login(f"http://{HOST}:{sides[0].port}")
+            side.token = login(f"http://{HOST}:{side.port}")
         seeded = asyncio.run(inspect(url, []))
         load = load_average()
         started = time.perf_counter()
-        asyncio.run(compare(sides, token, seeded, args))
+        asyncio.run(compare(sides, seeded, args))
         print_table(sides, args, load)
         print(f"({time.perf_counter() - started:.0f} s)")
     finally:
         for process in processes:
             stop_server(process)
+        for twin in {side.url for side in sides} - {url}:
+            asyncio.run(drop_database(twin))
     return 0
+
+
+def tree_head(tree: Path) -> str:
+    """The newest migration `tree` knows, read by its own code in a process of its own."""
+    found = subprocess.run(
+        [sys.executable, "-c", "from db.migrate import head_revision; print(head_revision())"],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return found.stdout.strip()
 
 
 if __name__ == "__main__":

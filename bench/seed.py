@@ -68,6 +68,17 @@ async def drop_database(url: str) -> None:
     await _admin_execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
+async def twin_database(url: str, revision: str) -> str:
+    """A copy of the seeded database at `url`, migrated down to `revision` (an older tree's
+    head), so that tree can serve it beside the newer one (bench/paired.py)."""
+    name = f"{make_url(url).database}_at_{revision[:4]}"
+    twin = database_url(name)
+    await drop_database(twin)
+    await _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
+    await asyncio.to_thread(migrate.downgrade, twin, revision)
+    return twin
+
+
 async def create_admin(url: str) -> None:
     """The admin the bench acts as, created through the domain (password policy and hash)."""
     from db.store import Store

@@ -37,6 +37,11 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the database back to `revision`; blocking (benchmarks compare older trees)."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
 def upgrade_connection(connection: Connection) -> None:
     """Bring the database behind `connection` to head inside the caller's transaction."""
     config = alembic_config("sqlite://")
