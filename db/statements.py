@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
 from sqlalchemy.sql import ClauseElement, bindparam, visitors
 from sqlalchemy.sql.elements import BindParameter
 
@@ -80,6 +80,12 @@ class DetailQuery:
 STATEMENTS_CACHED = 512
 
 
+def row_columns(table: Table) -> list[Column[Any]]:
+    """A row's own columns, without the computed ones (`search_text`): what a read or a
+    RETURNING fetches, as nothing shows or compares a derived copy."""
+    return [column for column in table.c if column.computed is None]
+
+
 def value_param(table: Table, key: str) -> BindParameter[Any]:
     """The parameter of column `key`'s value in a statement built once (`value_params`
     fills it). Not the column's own name: SQLAlchemy keeps those for its implicit VALUES."""
@@ -94,14 +100,17 @@ def value_params(values: Mapping[str, Any]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _insert_returning(table: Table, keys: tuple[str, ...]) -> Any:
     values = {key: value_param(table, key) for key in keys}
-    return table.insert().values(values).returning(*table.c)
+    return table.insert().values(values).returning(*row_columns(table))
 
 
 @functools.lru_cache(maxsize=STATEMENTS_CACHED)
 def _update_returning(table: Table, keys: tuple[str, ...]) -> Any:
     values = {key: value_param(table, key) for key in keys}
     return (
-        table.update().where(table.c.id == bindparam("where_id")).values(values).returning(*table.c)
+        table.update()
+        .where(table.c.id == bindparam("where_id"))
+        .values(values)
+        .returning(*row_columns(table))
     )
 
 

@@ -274,6 +274,18 @@ incident_types = sa.Table(
     *_timestamps(),
 )
 
+# What a ticket's `?search=` reads (migration 0017): number, title and description in
+# one lowered text, joined by newlines, which a search term cannot hold (so no match spans
+# two fields). One case-sensitive LIKE of the lowered term then finds what ILIKE on each
+# field found, at a fifth of its cost on PostgreSQL, where lowering is the price of
+# ILIKE. Stored on PostgreSQL; SQLite can add only a virtual one (computed when read).
+SEARCH_TEXT = "lower(number || '\n' || title || '\n' || description)"
+
+
+def _search_text() -> sa.Column[str]:
+    return sa.Column("search_text", sa.Text, sa.Computed(SEARCH_TEXT, persisted=True))
+
+
 incident_tickets = sa.Table(
     "incident_tickets",
     metadata,
@@ -295,6 +307,7 @@ incident_tickets = sa.Table(
     sa.Column("resolution", sa.Text, nullable=False, server_default=""),
     sa.Column("escalated_at", UTCDateTime, nullable=True),
     *_timestamps(),
+    _search_text(),
     # With `id`: the default list order (-created_at, -id) filtered by status, sort-free.
     sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),
@@ -338,15 +351,14 @@ _ordering_indexes(incident_tickets, "title", "occurred_at", "updated_at")
 
 
 def _search_index(table: sa.Table) -> None:
-    """`?search=` (ILIKE '%term%' on number, title, description) on PostgreSQL: trigrams
-    (pg_trgm), read for a search that matches few tickets (api/listing.py). Migrations
-    0011 (incident) and 0012 (service tickets) leave it out where pg_trgm is missing."""
-    columns = ("number", "title", "description")
+    """`?search=` on PostgreSQL: trigrams (pg_trgm) of `search_text`, read for a search that
+    matches few tickets (api/listing.py). Migrations 0011/0012 (then on the three columns)
+    and 0017 leave it out where pg_trgm is missing."""
     sa.Index(
         f"ix_{table.name}_search_trgm",
-        *(table.c[name] for name in columns),
+        table.c.search_text,
         postgresql_using="gin",
-        postgresql_ops=dict.fromkeys(columns, "gin_trgm_ops"),
+        postgresql_ops={"search_text": "gin_trgm_ops"},
     ).ddl_if(dialect="postgresql")
 
 
@@ -368,6 +380,7 @@ service_tickets = sa.Table(
     sa.Column("due_date", sa.Date, nullable=True),
     sa.Column("completed_at", UTCDateTime, nullable=True),
     *_timestamps(),
+    _search_text(),
     # With `id`: the default list order (-created_at, -id), filtered or not, sort-free.
     sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "priority"),

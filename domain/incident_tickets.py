@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
-from db.statements import bound
+from db.statements import bound, row_columns
 from db.tables import incident_tickets, incident_types
 from db.types import Row
 from db.uow import UnitOfWork
@@ -90,7 +90,7 @@ def serialize(row: Row) -> dict[str, Any]:
 
 # Every role sees every ticket: one query object, so api/listing.py builds each page
 # shape once (`shared_query`).
-EVERY_TICKET = sa.select(incident_tickets)
+EVERY_TICKET = sa.select(*row_columns(incident_tickets))
 
 
 def list_query(actor: Actor | None = None) -> sa.Select[Any]:
@@ -99,7 +99,9 @@ def list_query(actor: Actor | None = None) -> sa.Select[Any]:
 
 
 # The detail read (GET, and before every write): built once, only the id changes.
-_BY_ID = sa.select(incident_tickets).where(incident_tickets.c.id == sa.bindparam("ticket_id"))
+_BY_ID = sa.select(*row_columns(incident_tickets)).where(
+    incident_tickets.c.id == sa.bindparam("ticket_id")
+)
 
 
 async def get_incident_ticket(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import Field
 
-from db.statements import DetailQuery
+from db.statements import DetailQuery, row_columns
 from db.tables import service_tickets
 from db.types import Row
 from db.uow import UnitOfWork
@@ -81,7 +81,7 @@ def serialize(row: Row) -> dict[str, Any]:
 
 
 # One query object, so api/listing.py builds each page shape once (`shared_query`).
-EVERY_TICKET = sa.select(service_tickets)
+EVERY_TICKET = sa.select(*row_columns(service_tickets))
 
 
 def list_query(actor: Actor | None = None) -> sa.Select[Any]:

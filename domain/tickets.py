@@ -13,7 +13,14 @@ from sqlalchemy.dialects import postgresql
 
 from db.priorities import PRIORITIES as PRIORITIES  # re-exported: in db/, an index uses it
 from db.priorities import priority_rank as priority_rank
-from db.statements import bound, insert_returning, update_returning, value_param, value_params
+from db.statements import (
+    bound,
+    insert_returning,
+    row_columns,
+    update_returning,
+    value_param,
+    value_params,
+)
 from db.tables import facilities, history, ticket_comments, users
 from db.uow import UnitOfWork
 from domain import time_entries
@@ -116,7 +123,7 @@ def _numbered_insert(
         )
     )
     values = sa.select(*(value_param(table, key) for key in keys), number).select_from(taken)
-    return table.insert().from_select([*keys, "number"], values).returning(*table.c)
+    return table.insert().from_select([*keys, "number"], values).returning(*row_columns(table))
 
 
 async def update_ticket(
@@ -170,7 +177,7 @@ def _delete_statement(table: sa.Table, *, with_thread: bool) -> Any:
     data-modifying WITH clauses of the same statement (PostgreSQL). Built once per table."""
     subject: sa.BindParameter[str] = sa.bindparam("subject")
     ticket_id: sa.BindParameter[int] = sa.bindparam("ticket_id")
-    statement = table.delete().where(table.c.id == ticket_id).returning(*table.c)
+    statement = table.delete().where(table.c.id == ticket_id).returning(*row_columns(table))
     if with_thread:
         for thread in (ticket_comments, history):
             gone = thread.delete().where(

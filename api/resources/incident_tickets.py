@@ -32,7 +32,8 @@ RESOURCE = Resource(
             Filter("created_before", t.c.created_at, kind="datetime", op="lte"),
         ),
         search=(t.c.number, t.c.title, t.c.description),
-        search_index="ix_incident_tickets_search_trgm",  # PostgreSQL (migration 0011)
+        search_text=t.c.search_text,
+        search_index="ix_incident_tickets_search_trgm",  # PostgreSQL (migrations 0011, 0017)
         ordering={
             "number": t.c.number,
             "title": t.c.title,

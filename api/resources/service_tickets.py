@@ -31,7 +31,8 @@ RESOURCE = Resource(
             Filter("due_after", t.c.due_date, kind="date", op="gte"),
         ),
         search=(t.c.number, t.c.title, t.c.description),
-        search_index="ix_service_tickets_search_trgm",  # PostgreSQL (migration 0012)
+        search_text=t.c.search_text,
+        search_index="ix_service_tickets_search_trgm",  # PostgreSQL (migrations 0012, 0017)
         ordering={
             "number": t.c.number,
             "title": t.c.title,
