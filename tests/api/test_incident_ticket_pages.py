@@ -83,14 +83,31 @@ async def test_search_treats_like_wildcards_literally(manager, kind) -> None:
 
 def test_page_statements_are_built_once_per_shape_of_shared_queries() -> None:
     spec, query = RESOURCE.spec, RESOURCE.list_query(None)
-    open_shape, open_values = spec.shape(QueryParams("status=open&ordering=-priority"))
-    closed_shape, closed_values = spec.shape(QueryParams("status=closed&ordering=-priority"))
-    assert open_shape == closed_shape and open_values != closed_values
+    one_shape, one_values = spec.shape(QueryParams("facility=1&ordering=-priority"))
+    two_shape, two_values = spec.shape(QueryParams("facility=2&ordering=-priority"))
+    assert one_shape == two_shape and one_values != two_values
     shared = listing._SHARED[id(query)]
-    statements = listing._page_statements(shared, spec, open_shape)
-    assert listing._page_statements(shared, spec, closed_shape) is statements
-    other_shape, _ = spec.shape(QueryParams("status=closed"))
+    statements = listing._page_statements(shared, spec, one_shape)
+    assert listing._page_statements(shared, spec, two_shape) is statements
+    other_shape, _ = spec.shape(QueryParams("facility=2"))
     assert listing._page_statements(shared, spec, other_shape) is not statements
+
+
+def test_choices_are_written_into_the_statement() -> None:
+    """A choice filter's values are part of the shape (`Filter.compare_inlined`): the
+    planner sees them; the same set in any order or repeated is the same statement."""
+    spec = RESOURCE.spec
+    open_shape, open_values = spec.shape(QueryParams("status=open&priority=high,critical"))
+    closed_shape, _ = spec.shape(QueryParams("status=closed&priority=high,critical"))
+    assert open_shape != closed_shape and open_values == {}
+    same, _ = spec.shape(QueryParams("status=open&priority=critical,high,critical"))
+    assert same == open_shape
+    sql = str(
+        sa.select(incident_tickets_table.c.id)
+        .where(*spec.shaped_where(open_shape))
+        .compile(compile_kwargs={"render_postcompile": True})
+    )
+    assert "status = 'open'" in sql and "priority IN ('critical', 'high')" in sql, sql
 
 
 async def test_deep_pages_pick_their_ids_first_and_give_the_same_rows(
