@@ -6,6 +6,10 @@ request, which made a two-value list filter cost twice a one-value filter). Here
 one parameter: `column = ANY($1)` with an array on PostgreSQL, and
 `column IN (SELECT value FROM json_each(?))` with a JSON array on SQLite. Both use the
 column's index. Public SQLAlchemy API only (`sqlalchemy.ext.compiler`, `TypeDecorator`).
+
+A filter over a few fixed choices (a status, a priority) is not bound at all: its values are
+written into the statement, so PostgreSQL's generic plan sees them (api/listing.py,
+`Filter.compare_inlined`).
 """
 
 from __future__ import annotations
