@@ -14,7 +14,7 @@ from db.store import Store
 from db.tables import locations, profiles, users
 from db.types import Row
 from db.uow import UnitOfWork
-from domain import calendar_feeds, sessions, tokens
+from domain import calendar_feeds, scheduled_events, sessions, time_entries, time_off, tokens
 from domain.actors import Actor, Role
 from domain.auth import check_password
 from domain.emails import is_valid_address
@@ -354,6 +354,11 @@ async def delete_profile(
     check_if_match(current, if_match)
     if _is_active_admin(current) and not await keep_an_admin(uow, user_id=current["user"]):
         raise Conflict(LAST_ADMIN)
+    # What the database would change silently with the user (ON DELETE SET NULL, CASCADE),
+    # changed first as changes of those rows: their sockets and cached totals hear of it.
+    await time_entries.detach_from(uow, users, current["user"])
+    await time_off.forget_reviewer(uow, current["user"])
+    await scheduled_events.forget_user(uow, current["user"])
     await uow.conn.execute(users.delete().where(users.c.id == current["user"]))
     uow.revoke(current["user"])  # their sessions, tokens and keys went with the row
     uow.emit(TOPIC, "deleted", object_id=profile_id, data={"id": profile_id})

@@ -110,6 +110,32 @@ async def _require(conn: Connection, event_id: int) -> dict[str, Any]:
     return found
 
 
+async def forget_user(uow: UnitOfWork, user_id: int) -> None:
+    """Before user `user_id` is deleted: take them off the events they attend and out of
+    `created_by`, as a change of each event (history, an `updated` event); the database
+    (ON DELETE CASCADE, SET NULL) would do it silently, and every socket would keep them."""
+    e, a = scheduled_events, scheduled_event_attendees
+    attended = await uow.conn.fetch_all(
+        a.delete().where(a.c.user_id == user_id).returning(a.c.event_id)
+    )
+    created = await uow.conn.fetch_all(
+        e.update().where(e.c.created_by == user_id).values(created_by=None).returning(e.c.id)
+    )
+    attended_ids = {row["event_id"] for row in attended}
+    created_ids = {row["id"] for row in created}
+    for event_id in sorted(attended_ids | created_ids):
+        await uow.conn.execute(e.update().where(e.c.id == event_id).values(updated_at=uow.now))
+        updated = await _require(uow.conn, event_id)
+        changes: dict[str, list[Any]] = {}
+        if event_id in attended_ids:
+            before = sorted([*updated["attendees"], user_id])
+            changes["attendees"] = [before, updated["attendees"]]
+        if event_id in created_ids:
+            changes["created_by"] = [user_id, None]
+        await uow.record_history(TOPIC, event_id, changes)
+        uow.emit(TOPIC, "updated", object_id=event_id, data=updated)
+
+
 async def _check_event(conn: Connection, event: ScheduledEventIn) -> list[int]:
     """Validate times and references; return the attendee ids, sorted and unique."""
     if event.end <= event.start:

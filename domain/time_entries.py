@@ -266,6 +266,7 @@ _REFERENCES = {
     "shifts": (time_entries.c.shift_id, "shift"),
     "incident_tickets": (time_entries.c.incident_ticket_id, "incident_ticket"),
     "service_tickets": (time_entries.c.service_ticket_id, "service_ticket"),
+    "users": (time_entries.c.reviewed_by, "reviewed_by"),  # whoever reviewed the entry
 }
 
 
@@ -274,7 +275,7 @@ async def detach_from(uow: UnitOfWork, table: sa.Table, row_id: int) -> None:
     change of theirs (history, an `updated` event each).
 
     The database's ON DELETE SET NULL does the same silently: every socket and cached list
-    total would keep the gone shift or ticket on the entry.
+    total would keep the gone shift, ticket or reviewer on the entry.
     """
     statement = _detach_statement(table.name)
     values = value_params({"updated_at": uow.now})

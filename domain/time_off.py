@@ -307,6 +307,23 @@ async def delete_time_off(
     )
 
 
+async def forget_reviewer(uow: UnitOfWork, user_id: int) -> None:
+    """Before user `user_id` is deleted: null `reviewed_by` on the requests they reviewed, as
+    a change of each (history, an `updated` event); the database's ON DELETE SET NULL would
+    do it silently, and sockets and cached totals would keep the gone reviewer."""
+    t = time_off_requests
+    reviewed = await uow.conn.fetch_all(
+        t.update()
+        .where(t.c.reviewed_by == user_id)
+        .values(reviewed_by=None, updated_at=uow.now)
+        .returning(t.c.id)
+    )
+    for row in reviewed:
+        request = await _load(uow.conn, row["id"])
+        await uow.record_history(TOPIC, request["id"], {"reviewed_by": [user_id, None]})
+        _emit(uow, "updated", request)
+
+
 async def _requests_of(conn: Connection, user_ids: set[int]) -> dict[int, dict[str, Any]]:
     if not user_ids:
         return {}

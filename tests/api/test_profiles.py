@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +15,9 @@ from domain.errors import ValidationFailed
 from domain.profiles import update_profile
 from tests.builders.facilities import make_facility, make_location
 from tests.builders.profiles import bearer_client, session_client
+from tests.builders.scheduled_events import make_scheduled_event
+from tests.builders.time_entries import make_time_entry
+from tests.builders.time_off import make_time_off
 
 NEW_PASSWORD = "a-new-long-passphrase"
 
@@ -323,6 +327,71 @@ async def test_admin_deletes_unreferenced_user_but_referenced_is_409(login, stor
     assert (await admin.delete(_url(unused.user))).status_code == 204
     assert (await admin.get(_url(unused.user))).status_code == 404
     assert (await admin.delete("/api/profiles/999999/")).status_code == 404
+
+
+async def test_deleting_a_reviewer_is_a_change_of_what_they_reviewed_and_attend(
+    login, store
+) -> None:
+    """The database would null `reviewed_by` and `created_by` and drop the attendance with
+    the user (ON DELETE SET NULL, CASCADE); BMS tells each as a change of that row: an
+    `updated` event with what a GET now shows, and a history entry."""
+    admin = await login("admin")
+    reviewer = await login("manager")
+    operator = await login("operator")
+    gone, stays = reviewer.user["user"], operator.user["user"]
+    entry = await make_time_entry(operator)
+    entry_url = f"/api/time-entries/{entry['id']}/"
+    assert (await operator.patch(entry_url, json={"status": "submitted"})).status_code == 200
+    assert (await reviewer.patch(entry_url, json={"status": "approved"})).status_code == 200
+    request = await make_time_off(operator)
+    request_url = f"/api/time-off-requests/{request['id']}/"
+    assert (await reviewer.patch(request_url, json={"status": "approved"})).status_code == 200
+    event = await make_scheduled_event(reviewer, attendees=[gone, stays])
+    other = await make_scheduled_event(admin, attendees=[stays])
+    async with store.connection() as conn:
+        newest = await conn.fetch_val(sa.select(sa.func.max(events.c.id)))
+
+    assert (await admin.delete(_url(reviewer.user))).status_code == 204
+
+    async with store.connection() as conn:
+        rows = await conn.fetch_all(
+            sa.select(events).where(events.c.id > newest).order_by(events.c.id)
+        )
+    sent = {(row["topic"], row["action"], row["object_id"]): row for row in rows}
+    assert set(sent) == {
+        ("time-entries", "updated", entry["id"]),
+        ("time-off-requests", "updated", request["id"]),
+        ("scheduled-events", "updated", event["id"]),
+        ("profiles", "deleted", reviewer.user["id"]),
+    }, set(sent)
+    for (topic, _, object_id), row in sent.items():
+        if topic == "profiles":
+            continue
+        data = orjson.loads(row["data"])
+        assert data == (await admin.get(f"/api/{topic}/{object_id}/")).json()
+    assert orjson.loads(sent["time-entries", "updated", entry["id"]]["data"])["reviewed_by"] is None
+    assert (
+        orjson.loads(sent["time-off-requests", "updated", request["id"]]["data"])["reviewed_by"]
+        is None
+    )
+    changed_event = orjson.loads(sent["scheduled-events", "updated", event["id"]]["data"])
+    assert changed_event["attendees"] == [stays] and changed_event["created_by"] is None
+    assert (await admin.get(f"/api/scheduled-events/{other['id']}/")).json() == other
+    async with store.connection() as conn:
+        written = await conn.fetch_all(
+            sa.select(history.c.subject, history.c.subject_id, history.c.changes)
+            .where(history.c.actor_id == admin.user["user"])
+            .order_by(history.c.id)
+        )
+    assert [(row["subject"], row["subject_id"], row["changes"]) for row in written] == [
+        ("time-entries", entry["id"], {"reviewed_by": [gone, None]}),
+        ("time-off-requests", request["id"], {"reviewed_by": [gone, None]}),
+        (
+            "scheduled-events",
+            event["id"],
+            {"attendees": [sorted([gone, stays]), [stays]], "created_by": [gone, None]},
+        ),
+    ]
 
 
 async def test_the_last_active_admin_stays_one(login) -> None:
