@@ -122,9 +122,9 @@ class Filter:
         return raw
 
     def __post_init__(self) -> None:
-        if self.kind == "choice":
-            plain = [choice for choice in self.choices if _PLAIN_CHOICE.fullmatch(choice)]
-            assert plain == list(self.choices), f"{self.name}: choices are written into SQL"
+        unsafe = [c for c in self.choices if not _PLAIN_CHOICE.fullmatch(c)]
+        if self.kind == "choice" and unsafe:  # a declaration's mistake, found at import
+            raise ValueError(f"{self.name}: choices are written into SQL, not {unsafe!r}")
 
     @property
     def inlined(self) -> bool:
@@ -185,8 +185,8 @@ class ListSpec:
     ordering: Mapping[str, sa.ColumnElement[Any]] = field(default_factory=dict)
     default_ordering: Sequence[str] = ()
     id_column: sa.ColumnElement[Any] | None = None
-    # The `search` columns lowered into one text (db/tables.py, `SEARCH_TEXT`): searched
-    # with one LIKE of the lowered term instead of an ILIKE per column; the same rows.
+    # The `search` columns lowered into one text (db/tables.py, `SEARCH_TEXT`): the lowered
+    # term is looked for in it instead of an ILIKE per column (`_search_clause`); same rows.
     search_text: sa.ColumnElement[str] | None = None
     # A PostgreSQL index serving the search (trigrams, pg_trgm): read by a search known to
     # match few rows, when the database has it (`paginate`'s `search_index`).

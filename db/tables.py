@@ -276,9 +276,10 @@ incident_types = sa.Table(
 
 # What a ticket's `?search=` reads (migration 0017): number, title and description in
 # one lowered text, joined by newlines, which a search term cannot hold (so no match spans
-# two fields). One case-sensitive LIKE of the lowered term then finds what ILIKE on each
-# field found, at a fifth of its cost on PostgreSQL, where lowering is the price of
-# ILIKE. Stored on PostgreSQL; SQLite can add only a virtual one (computed when read).
+# two fields). The lowered term found in it (api/listing.py, `_search_clause`) is what
+# ILIKE on each field found, at a third of its cost on PostgreSQL, where lowering every
+# value is the price of ILIKE. Stored on PostgreSQL; SQLite can add only a virtual one
+# (computed when read).
 SEARCH_TEXT = "lower(number || '\n' || title || '\n' || description)"
 
 
