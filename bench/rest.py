@@ -588,17 +588,20 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         f"\n{args.tickets:,} incident tickets, {args.workers} server workers, concurrency "
         f"{args.concurrency}, {args.duration:g} s a shape, loopback, {os.cpu_count()} CPUs; "
         f"load average at start {args.load_before}"
+        + (f"; reads: the median of {args.rounds} interleaved rounds" if args.rounds > 1 else "")
     )
     print(
-        f"{'shape':<34} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'srv ms':>7} "
+        f"{'shape':<34} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'srv ms':>7} {'range':>5} "
         f"{'/50 rows':>8} {'rows':>4} {'db ms':>6} {'err':>4}  {'load 1/5/15':<17} target"
     )
     for r in results:
         rows = f"{r.per_50_rows_ms:>8.2f}" if r.scenario.kind == "list" else f"{'':>8}"
         held = f"{r.extra['rows']:>4.0f}" if "rows" in r.extra else f"{'':>4}"
+        varied = f"{r.extra['srv_range']:>5.2f}" if "srv_range" in r.extra else f"{'':>5}"
         print(
             f"{r.scenario.name[:34]:<34} {r.rps:>7,.0f} {r.percentile(0.5):>7.1f} "
-            f"{r.percentile(0.99):>7.1f} {r.server_ms:>7.2f} {rows} {held} {r.db_ms:>6.2f} "
+            f"{r.percentile(0.99):>7.1f} {r.server_ms:>7.2f} {varied} {rows} {held} "
+            f"{r.db_ms:>6.2f} "
             f"{r.errors:>4}  {r.load:<17} {verdict(r)}"
         )
     for r in results:
@@ -642,7 +645,7 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
     print(
         "srv ms: CPU of the server workers per request (target: list <= "
         f"{LIST_CPU_MS} per 50 rows, detail <= {DETAIL_CPU_MS}, write <= {WRITE_CPU_MS}); "
-        "db ms: their PostgreSQL backends."
+        "db ms: their PostgreSQL backends; range: srv ms, slowest round - fastest."
     )
 
 
@@ -664,14 +667,27 @@ async def measure_floors(bench: Bench, bare: Bench, when: str) -> list[Result]:
 async def measure_all(bench: Bench, seeded: Seeded, bare: Bench) -> list[Result]:
     results = await measure_floors(bench, bare, "start")
     pool = ticket_pool(seeded)
-    for scenario in scenarios(seeded, pool):
-        if bench.args.only and not any(word in scenario.name for word in bench.args.only):
-            continue
-        if scenario.kind == "write" and bench.args.skip_writes:
-            continue
-        results.append(await bench.measure(scenario))
-        r = results[-1]
-        print(f"  {scenario.name}: {r.rps:,.0f} req/s, {r.server_ms:.2f} ms CPU", flush=True)
+    chosen = [
+        scenario
+        for scenario in scenarios(seeded, pool)
+        if not (bench.args.only and not any(word in scenario.name for word in bench.args.only))
+        and not (scenario.kind == "write" and bench.args.skip_writes)
+    ]
+    # Reads in interleaved rounds, so that the machine's drift over the run reaches every
+    # shape alike (the spread compares shapes measured minutes apart); writes once, as they
+    # consume the ticket pool.
+    runs: dict[str, list[Result]] = {}
+    for _ in range(bench.args.rounds):
+        for scenario in chosen:
+            if scenario.kind != "write":
+                runs.setdefault(scenario.name, []).append(await _measured(bench, scenario))
+    for scenario in chosen:
+        if scenario.kind == "write":
+            results.append(await _measured(bench, scenario))
+        else:
+            by_cpu = sorted(runs[scenario.name], key=lambda r: r.server_ms)
+            results.append(by_cpu[len(by_cpu) // 2])  # the median round
+            results[-1].extra["srv_range"] = by_cpu[-1].server_ms - by_cpu[0].server_ms
     await pool.drain(bench)
     results += await measure_floors(bench, bare, "end")
     if not bench.args.only or "csv" in bench.args.only:
@@ -688,6 +704,12 @@ async def measure_all(bench: Bench, seeded: Seeded, bare: Bench) -> list[Result]
     return results
 
 
+async def _measured(bench: Bench, scenario: Scenario) -> Result:
+    result = await bench.measure(scenario)
+    print(f"  {scenario.name}: {result.rps:,.0f} req/s, {result.server_ms:.2f} ms CPU", flush=True)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=100_000)
@@ -695,6 +717,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds a shape")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before each shape")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds of the reads, interleaved; the median"
+    )
     parser.add_argument("--csv-rows", type=int, nargs="*", default=[1000, 10_000])
     parser.add_argument("--quick", action="store_true", help="10k tickets, 1 s a shape")
     parser.add_argument("--reuse", action="store_true", help="keep/reuse the seeded database")
