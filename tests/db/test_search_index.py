@@ -26,6 +26,7 @@ from api.resources.service_tickets import RESOURCE as SERVICE_RESOURCE
 from db import migrate
 from db.statements import bound
 from db.store import Store
+from tests.builders.lists import prepared_plan
 from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres_database
 
 INDEX = "ix_incident_tickets_search_trgm"
@@ -75,35 +76,10 @@ def _statements(query_string: str, resource: Any = RESOURCE) -> tuple[Any, Any]:
     return bound(statements.page, **page), bound(statements.few, **page)
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    assert isinstance(value, int), value  # the statements here bind text and integers
-    return str(value)
-
-
-async def _plan(store: Any, query: Any, *, generic: bool) -> str:
-    found = store.database._backend.statements.lookup(query)
-    assert found is not None
-    compiled, extracted, values = found
-    args = compiled.bind(extracted, values)
-    async with store.unit_of_work(actor_id=None) as uow:  # SET LOCAL and PREPARE end with it
-        raw = uow.conn.raw_connection
-        if generic:
-            await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await raw.execute(f"PREPARE bms_search_page AS {compiled.sql}")
-        try:
-            literals = ", ".join(map(_literal, args))  # EXECUTE takes no bind parameters
-            rows = await raw.fetch(f"EXPLAIN EXECUTE bms_search_page({literals})")
-        finally:
-            await raw.execute("DEALLOCATE bms_search_page")
-    return "\n".join(row[0] for row in rows)
-
-
 @pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
 async def test_a_rare_term_reads_the_trigram_index(store, tickets, generic) -> None:
     _, matches_first = _statements("search=klystron")
-    plan = await _plan(store, matches_first, generic=generic)
+    plan = await prepared_plan(store, matches_first, generic=generic)
     assert plan.count(f"Bitmap Index Scan on {INDEX}") == 1, plan  # of `search_text`
     assert "Seq Scan on incident_tickets" not in plan, plan
     assert "ix_incident_tickets_created_at" not in plan, plan
@@ -113,7 +89,7 @@ async def test_a_rare_term_reads_the_trigram_index(store, tickets, generic) -> N
 async def test_a_common_term_keeps_the_list_order_index(store, tickets, generic) -> None:
     """Every ticket matches: the plain page reads 50 rows off `(created_at, id)` and stops."""
     plain, _ = _statements("search=lost+sync")
-    plan = await _plan(store, plain, generic=generic)
+    plan = await prepared_plan(store, plain, generic=generic)
     assert "Index Scan Backward using ix_incident_tickets_created_at_id " in plan, plan
     assert INDEX not in plan, plan
     assert not [line for line in plan.splitlines() if line.strip(" ->").startswith("Sort  (")], plan
@@ -149,7 +125,7 @@ async def test_a_rare_term_reads_the_service_tickets_trigram_index(
     store, service_tickets, generic
 ) -> None:
     _, matches_first = _statements("search=klystron", SERVICE_RESOURCE)
-    plan = await _plan(store, matches_first, generic=generic)
+    plan = await prepared_plan(store, matches_first, generic=generic)
     assert plan.count(f"Bitmap Index Scan on {SERVICE_INDEX}") == 1, plan
     assert "Seq Scan on service_tickets" not in plan, plan
 
