@@ -13,6 +13,7 @@ from db.statements import DetailQuery
 from db.tables import facilities, locations
 from db.types import Row
 from db.uow import UnitOfWork
+from domain import time_off
 from domain.actors import Actor, Role
 from domain.errors import NotFound, ValidationFailed
 from domain.limits import LongText
@@ -121,12 +122,18 @@ async def update_facility(
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
     values = await _checked_values(uow.conn, merged, facility_id=facility_id)
     changes = changed_fields(current, values)
-    if changes:
-        await uow.conn.execute(
-            facilities.update()
-            .where(facilities.c.id == facility_id)
-            .values(**_columns(values), updated_at=uow.now)
-        )
+    moved = (
+        await time_off.users_on_shift_at(uow.conn, facility_id=facility_id)
+        if "location" in changes
+        else set()
+    )
+    async with time_off.conflicts_followed(uow, user_ids=moved):
+        if changes:
+            await uow.conn.execute(
+                facilities.update()
+                .where(facilities.c.id == facility_id)
+                .values(**_columns(values), updated_at=uow.now)
+            )
     updated = await _require(uow.conn, facility_id)
     if changes:
         await uow.record_history(TOPIC, facility_id, changes)

@@ -15,6 +15,7 @@ from db.statements import DetailQuery
 from db.tables import locations
 from db.types import Row
 from db.uow import UnitOfWork
+from domain import time_off
 from domain.actors import Actor, Role
 from domain.errors import NotFound
 from domain.limits import LongText
@@ -115,12 +116,18 @@ async def update_location(
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
     values = validate(LocationIn, merged).model_dump()
     changes = changed_fields(current, values)
-    if changes:
-        await uow.conn.execute(
-            locations.update()
-            .where(locations.c.id == location_id)
-            .values(**values, updated_at=uow.now)
-        )
+    moved_in_time = (
+        await time_off.users_on_shift_at(uow.conn, location_id=location_id)
+        if "timezone" in changes
+        else set()
+    )
+    async with time_off.conflicts_followed(uow, user_ids=moved_in_time):
+        if changes:
+            await uow.conn.execute(
+                locations.update()
+                .where(locations.c.id == location_id)
+                .values(**values, updated_at=uow.now)
+            )
     updated = await _require(uow.conn, location_id)
     if changes:
         await uow.record_history(TOPIC, location_id, changes)

@@ -331,14 +331,29 @@ async def _requests_of(conn: Connection, user_ids: set[int]) -> dict[int, dict[s
     return {row["id"]: serialize(row) for row in rows}
 
 
+async def users_on_shift_at(
+    conn: Connection, *, facility_id: int | None = None, location_id: int | None = None
+) -> set[int]:
+    """Who has a live shift at the facility, or at any facility of the location: whose
+    requests' conflicts a change of that place's time zone can change (days are local)."""
+    s, f = shifts, facilities
+    query = sa.select(s.c.user_id).distinct().where(s.c.status != "cancelled")
+    if facility_id is not None:
+        query = query.where(s.c.facility_id == facility_id)
+    if location_id is not None:
+        query = query.join(f, f.c.id == s.c.facility_id).where(f.c.location_id == location_id)
+    return {row["user_id"] for row in await conn.fetch_all(query)}
+
+
 @asynccontextmanager
 async def conflicts_followed(
     uow: UnitOfWork, *, user_ids: Iterable[int | None]
 ) -> AsyncIterator[None]:
     """Emit `updated` for these users' requests whose `conflicting_shifts` the block changed.
 
-    Shift writes run inside this: without it live clients would keep showing a request's
-    conflicts as they were when the request itself was last written.
+    Shift writes run inside this, and a facility's move or a location's new time zone (a
+    request's days are local to each shift's facility): without it live clients would keep
+    showing a request's conflicts as they were when the request itself was last written.
     """
     users = {user_id for user_id in user_ids if user_id is not None}
     before = await _requests_of(uow.conn, users)

@@ -245,6 +245,57 @@ async def test_shift_writes_emit_time_off_updates_when_conflicts_change(login, s
     assert shown["conflicting_shifts"] == []
 
 
+async def test_a_new_time_zone_for_a_shifts_place_is_told_to_the_requests_it_changes(
+    login, store
+) -> None:
+    """A request's days are local to each shift's facility: a location's new time zone, or a
+    facility moved to another location, changes its conflicts, and live clients learn it."""
+    manager = await login("manager")
+    operator = await login("operator")
+    london = await make_location(manager, timezone="Europe/London")
+    tokyo = await make_location(manager, timezone="Asia/Tokyo")
+    studio = await make_facility(manager, location=london["id"])
+    # 23:30-00:30 UTC: 1-2 December in London, 2 December 08:30-09:30 in Tokyo.
+    shift = await make_shift(
+        manager,
+        user=operator.user["user"],
+        facility=studio["id"],
+        start="2026-12-01T23:30:00Z",
+        end="2026-12-02T00:30:00Z",
+    )
+    request = await make_time_off(operator, start_date="2026-12-01", end_date="2026-12-01")
+    assert request["conflicting_shifts"] == [shift["id"]]
+
+    async def told() -> list[list[int]]:
+        async with store.connection() as conn:
+            rows = await conn.fetch_all(
+                sa.select(events.c.data)
+                .where(
+                    events.c.topic == "time-off-requests",
+                    events.c.action == "updated",
+                    events.c.object_id == request["id"],
+                )
+                .order_by(events.c.id)
+            )
+        return [orjson.loads(row["data"])["conflicting_shifts"] for row in rows]
+
+    async def shown() -> list[int]:
+        got = await operator.get(f"/api/time-off-requests/{request['id']}/")
+        return got.json()["conflicting_shifts"]
+
+    moved = await manager.patch(f"/api/facilities/{studio['id']}/", json={"location": tokyo["id"]})
+    assert moved.status_code == 200, moved.text
+    assert await told() == [[]] and await shown() == []
+    renamed = await manager.patch(f"/api/locations/{tokyo['id']}/", json={"name": "Tokyo"})
+    assert renamed.status_code == 200, renamed.text
+    assert await told() == [[]]  # no change in conflicts, no event
+    rezoned = await manager.patch(
+        f"/api/locations/{tokyo['id']}/", json={"timezone": "Europe/London"}
+    )
+    assert rezoned.status_code == 200, rezoned.text
+    assert await told() == [[], [shift["id"]]] and await shown() == [shift["id"]]
+
+
 async def test_a_managers_totals_follow_every_change(login, store) -> None:
     """A manager's list counts once per newest time-off event (the resource's `changes_on`)."""
     alice = await login("operator")
