@@ -122,12 +122,9 @@ async def update_facility(
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
     values = await _checked_values(uow.conn, merged, facility_id=facility_id)
     changes = changed_fields(current, values)
-    moved = (
-        await time_off.users_on_shift_at(uow.conn, facility_id=facility_id)
-        if "location" in changes
-        else set()
-    )
-    async with time_off.conflicts_followed(uow, user_ids=moved):
+    async with time_off.local_days_followed(
+        uow, moving="location" in changes, facility_id=facility_id
+    ):
         if changes:
             await uow.conn.execute(
                 facilities.update()

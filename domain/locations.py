@@ -116,12 +116,9 @@ async def update_location(
     merged = merge_for_update(current, data, partial=partial, required=REQUIRED_FIELDS)
     values = validate(LocationIn, merged).model_dump()
     changes = changed_fields(current, values)
-    moved_in_time = (
-        await time_off.users_on_shift_at(uow.conn, location_id=location_id)
-        if "timezone" in changes
-        else set()
-    )
-    async with time_off.conflicts_followed(uow, user_ids=moved_in_time):
+    async with time_off.local_days_followed(
+        uow, moving="timezone" in changes, location_id=location_id
+    ):
         if changes:
             await uow.conn.execute(
                 locations.update()

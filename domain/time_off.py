@@ -331,11 +331,10 @@ async def _requests_of(conn: Connection, user_ids: set[int]) -> dict[int, dict[s
     return {row["id"]: serialize(row) for row in rows}
 
 
-async def users_on_shift_at(
-    conn: Connection, *, facility_id: int | None = None, location_id: int | None = None
+async def _users_on_shift_at(
+    conn: Connection, *, facility_id: int | None, location_id: int | None
 ) -> set[int]:
-    """Who has a live shift at the facility, or at any facility of the location: whose
-    requests' conflicts a change of that place's time zone can change (days are local)."""
+    """Who has a live shift at the facility, or at any facility of the location."""
     s, f = shifts, facilities
     query = sa.select(s.c.user_id).distinct().where(s.c.status != "cancelled")
     if facility_id is not None:
@@ -362,6 +361,26 @@ async def conflicts_followed(
         old = before.get(request_id)
         if old is not None and old["conflicting_shifts"] != request["conflicting_shifts"]:
             _emit(uow, "updated", request)
+
+
+@asynccontextmanager
+async def local_days_followed(
+    uow: UnitOfWork,
+    *,
+    moving: bool,
+    facility_id: int | None = None,
+    location_id: int | None = None,
+) -> AsyncIterator[None]:
+    """`conflicts_followed` for everyone on shift at the facility, or at the location's
+    facilities, when the block moves their shifts to other local days (`moving`: a facility
+    to another location, a location to another time zone); days are local to each facility."""
+    users = (
+        await _users_on_shift_at(uow.conn, facility_id=facility_id, location_id=location_id)
+        if moving
+        else set()
+    )
+    async with conflicts_followed(uow, user_ids=users):
+        yield
 
 
 # What api/ declares the REST resource from (domain/resource.py).
