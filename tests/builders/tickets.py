@@ -1,4 +1,5 @@
-"""Builders for ticket tests: incident types and tickets of both kinds through the API."""
+"""Builders for ticket tests: incident types and tickets of both kinds through the API, and
+an incident type inserted directly for plan tests that seed thousands of rows in SQL."""
 
 from __future__ import annotations
 
@@ -39,3 +40,13 @@ async def make_service_ticket(client: httpx.AsyncClient, **overrides: Any) -> di
 async def move(client: httpx.AsyncClient, url: str, status: str, **fields: Any) -> httpx.Response:
     """PATCH a ticket's status (plus any fields)."""
     return await client.patch(url, json={"status": status, **fields})
+
+
+async def insert_incident_type(raw: Any, name: str) -> int:
+    """Insert an incident type on a raw asyncpg connection; its id."""
+    type_id: int = await raw.fetchval(
+        "INSERT INTO incident_types (name, created_at, updated_at) "
+        "VALUES ($1, now(), now()) RETURNING id",
+        name,
+    )
+    return type_id

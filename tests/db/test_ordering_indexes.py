@@ -22,6 +22,7 @@ from domain.incident_tickets import STATUSES as INCIDENT_STATUSES
 from domain.service_tickets import STATUSES as SERVICE_STATUSES
 from domain.tickets import PRIORITIES
 from tests.builders.lists import first_page, prepared_plan
+from tests.builders.tickets import insert_incident_type
 
 RESOURCES = {"incident": incident_tickets.RESOURCE, "service": service_tickets.RESOURCE}
 # Orderings read off an index in exactly the list's order (ties on -id included).
@@ -46,10 +47,7 @@ async def _statistics_of_every_status(store, make_user) -> None:
     user = await make_user("admin")
     async with store.unit_of_work(actor_id=None) as uow:
         raw = uow.conn.raw_connection
-        type_id = await raw.fetchval(
-            "INSERT INTO incident_types (name, created_at, updated_at) "
-            "VALUES ('Every status', now(), now()) RETURNING id"
-        )
+        type_id = await insert_incident_type(raw, "Every status")
         await raw.execute(
             """
             INSERT INTO incident_tickets (number, title, incident_type_id, priority, status,
@@ -180,10 +178,7 @@ async def test_a_rare_status_and_priority_pair_is_not_read_in_priority_order(
     user = await make_user("admin")
     async with store.unit_of_work(actor_id=None) as uow:
         raw = uow.conn.raw_connection
-        type_id = await raw.fetchval(
-            "INSERT INTO incident_types (name, created_at, updated_at) "
-            "VALUES ('Rare pairs', now(), now()) RETURNING id"
-        )
+        type_id = await insert_incident_type(raw, "Rare pairs")
         await raw.execute(
             """
             INSERT INTO incident_tickets (number, title, incident_type_id, priority, status,

@@ -27,6 +27,7 @@ from db import migrate
 from db.statements import bound
 from db.store import Store
 from tests.builders.lists import prepared_plan
+from tests.builders.tickets import insert_incident_type
 from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres_database
 
 INDEX = "ix_incident_tickets_search_trgm"
@@ -42,10 +43,7 @@ async def tickets(store, make_user) -> None:
     user = await make_user("admin")
     async with store.unit_of_work(actor_id=None) as uow:
         raw = uow.conn.raw_connection
-        type_id = await raw.fetchval(
-            "INSERT INTO incident_types (name, created_at, updated_at) "
-            "VALUES ('Search', now(), now()) RETURNING id"
-        )
+        type_id = await insert_incident_type(raw, "Search")
         await raw.execute(
             """
             INSERT INTO incident_tickets (number, title, description, incident_type_id,
