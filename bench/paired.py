@@ -55,7 +55,7 @@ from bench.seed import drop_database, seeded_database, twin_database
 from db import migrate
 
 CONCURRENCY = 16
-SHAPES = ("detail", "404", "list", "search", "urgent", "create", "patch")  # see `shapes`
+SHAPES = ("detail", "404", "list", "search", "urgent", "timeoff", "create", "patch")  # `shapes`
 URGENT = "status=open,acknowledged&priority=high,critical&ordering=-priority"
 Request = tuple[str, str, bytes, int]  # method, path, body, expected status
 
@@ -86,6 +86,8 @@ def shapes(seeded: Seeded, side: Side, offset: int) -> dict[str, Callable[[int],
         # bench/rest.py's 1% term, and the urgent tickets (none in the seed: a quiet night)
         "search": lambda n: ("GET", f"{TICKETS}?page_size=50&search=transmitter%2042%20", b"", 200),
         "urgent": lambda n: ("GET", f"{TICKETS}?page_size=50&{URGENT}", b"", 200),
+        # every request's conflicting shifts, 50 a page (the slowest list of #15)
+        "timeoff": lambda n: ("GET", "/api/time-off-requests/?page_size=50", b"", 200),
         "404": lambda n: ("GET", FLOOR_PATH, b"", 404),
         "create": lambda n: ("POST", TICKETS, body, 201),
         "patch": lambda n: (

@@ -568,6 +568,12 @@ def ticket_pool(seeded: Seeded) -> TicketPool:
 # -- report ---------------------------------------------------------------------------------
 
 
+def list_budget_ms(rows: int) -> float:
+    """A list page's target: LIST_CPU_MS per 50 rows, and a smaller page the budget of a
+    50-row one (a request's fixed part, spread over 20 rows, is not a slow page)."""
+    return LIST_CPU_MS * max(1.0, rows / 50)
+
+
 def verdict(result: Result) -> str:
     kind = result.scenario.kind
     if result.errors:
@@ -575,7 +581,7 @@ def verdict(result: Result) -> str:
     if kind == "floor":
         return "(floor)"
     if kind == "list":
-        return "met" if result.per_50_rows_ms <= LIST_CPU_MS else "MISSED"
+        return "met" if result.server_ms <= list_budget_ms(result.scenario.rows) else "MISSED"
     if kind == "detail":
         return "met" if result.server_ms <= DETAIL_CPU_MS else "MISSED"
     if kind == "write":
@@ -644,7 +650,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
         )
     print(
         "srv ms: CPU of the server workers per request (target: list <= "
-        f"{LIST_CPU_MS} per 50 rows, detail <= {DETAIL_CPU_MS}, write <= {WRITE_CPU_MS}); "
+        f"{LIST_CPU_MS} per 50 rows, a smaller page <= {LIST_CPU_MS}, detail <= "
+        f"{DETAIL_CPU_MS}, write <= {WRITE_CPU_MS}); "
         "db ms: their PostgreSQL backends; range: srv ms, slowest round - fastest."
     )
 

@@ -15,6 +15,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from db import migrate
+from domain.local_days import covered_days
 
 POSTGRES_URL = os.environ.get(
     "BMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -222,10 +223,11 @@ async def _seed_shifts_and_time(conn: asyncpg.Connection, count: int) -> None:
     await conn.execute(
         f"""
         INSERT INTO shifts (user_id, facility_id, position, start, "end", status, notes,
-            created_at, updated_at)
+            created_at, updated_at, local_first_day, local_last_day)
         SELECT {_USER}, {_FACILITY}, 'Operator', s, s + interval '8 hours',
             CASE WHEN s > now() THEN (ARRAY['scheduled', 'confirmed'])[1 + g % 2]
-                 WHEN g % 25 = 0 THEN 'cancelled' ELSE 'completed' END, '', now(), now()
+                 WHEN g % 25 = 0 THEN 'cancelled' ELSE 'completed' END, '', now(), now(),
+            s::date, s::date  -- counted below, by the application's rule
         FROM generate_series(1, $1::int) AS g,
             LATERAL (SELECT date_trunc('hour', now())
                 + make_interval(hours => 12 * (g / {USERS}) - 12 * ($1::int / {USERS}) * 3 / 4)
@@ -233,6 +235,7 @@ async def _seed_shifts_and_time(conn: asyncpg.Connection, count: int) -> None:
         """,
         count,
     )
+    await _count_local_days(conn)
     await conn.execute(
         """
         INSERT INTO time_entries (user_id, date, start, "end", shift_id, description, status,
@@ -242,6 +245,23 @@ async def _seed_shifts_and_time(conn: asyncpg.Connection, count: int) -> None:
             "end", "end"
         FROM shifts WHERE "end" < now()
         """
+    )
+
+
+async def _count_local_days(conn: asyncpg.Connection) -> None:
+    """Each shift's days at its facility, as BMS writes them (domain/local_days.py)."""
+    rows = await conn.fetch(
+        """
+        SELECT s.id, s.start, s."end", l.timezone FROM shifts s
+        JOIN facilities f ON f.id = s.facility_id JOIN locations l ON l.id = f.location_id
+        """
+    )
+    counted = []
+    for row in rows:
+        days = covered_days(row["start"], row["end"], row["timezone"])
+        counted.append((row["id"], days["local_first_day"], days["local_last_day"]))
+    await conn.executemany(
+        "UPDATE shifts SET local_first_day = $2, local_last_day = $3 WHERE id = $1", counted
     )
 
 

@@ -198,6 +198,10 @@ shifts = sa.Table(
     sa.Column("notes", sa.Text, nullable=False, server_default=""),
     _fk("series_id", "series.id", ondelete="SET NULL"),
     sa.Column("reminded_at", UTCDateTime, nullable=True),
+    # The first and last day the shift covers at its facility, for time off's conflicts
+    # (domain/local_days.py writes them; migration 0018).
+    sa.Column("local_first_day", sa.Date, nullable=False),
+    sa.Column("local_last_day", sa.Date, nullable=False),
     *_timestamps(),
     sa.CheckConstraint('"end" > start', name="end_after_start"),
     sa.UniqueConstraint("series_id", "start"),

@@ -20,6 +20,7 @@ from db.store import Store
 from db.tables import scheduled_event_attendees, scheduled_events, series, shifts
 from db.types import Row
 from db.uow import UnitOfWork
+from domain import local_days
 from domain.notifications import manager_ids, notify, notify_many
 from domain.offload import BudgetExceeded, run_isolated, within_budget
 from domain.scheduled_events import TOPIC as EVENTS_TOPIC
@@ -169,6 +170,7 @@ async def _add_shift(uow: UnitOfWork, s: Row, start: datetime, report: SeriesRep
         "created_at": uow.now,
         "updated_at": uow.now,
     }
+    values.update(await local_days.shift_columns(uow.conn, values))
     shift_id = await uow.conn.execute(shifts.insert().values(**values))
     report.created.append(shift_id)
     data = await get_shift(uow.conn, None, shift_id=shift_id)

@@ -14,7 +14,7 @@ from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import facilities, shifts, users
 from db.types import Row
 from db.uow import UnitOfWork
-from domain import time_entries
+from domain import local_days, time_entries
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.limits import LongText
@@ -159,7 +159,8 @@ async def _check_refs(conn: Connection, shift: ShiftIn) -> None:
     await check_rows(conn, {"user": (users, shift.user), "facility": (facilities, shift.facility)})
 
 
-def _row_values(shift: ShiftIn) -> dict[str, Any]:
+def _row_values(shift: ShiftIn, *, zone: str) -> dict[str, Any]:
+    """The row's columns; `zone` is the facility's, where the shift's days are counted."""
     return {
         "user_id": shift.user,
         "facility_id": shift.facility,
@@ -168,6 +169,7 @@ def _row_values(shift: ShiftIn) -> dict[str, Any]:
         "end": shift.end,
         "status": shift.status,
         "notes": shift.notes,
+        **local_days.covered_days(shift.start, shift.end, zone),
     }
 
 
@@ -232,7 +234,7 @@ async def create_shift(uow: UnitOfWork, actor: Actor, data: Mapping[str, Any]) -
             },
             created_by=actor.id,
         )
-    values = {**_row_values(shift), "series_id": series_id}
+    values = {**_row_values(shift, zone=timezone), "series_id": series_id}
     async with conflicts_followed(uow, user_ids=[shift.user]):
         row = await uow.conn.fetch_one(  # the representation without reading the row again
             insert_returning(shifts, {**values, "created_at": uow.now, "updated_at": uow.now})
@@ -273,9 +275,10 @@ async def update_shift(
         await _check_no_overlap(
             uow, user_id=shift.user, start=shift.start, end=shift.end, exclude_id=shift_id
         )
+    values = _row_values(shift, zone=await local_days.facility_zone(uow.conn, shift.facility))
     async with conflicts_followed(uow, user_ids=[current["user"], shift.user]):
         row = await uow.conn.fetch_one(
-            update_returning(shifts, shift_id, {**_row_values(shift), "updated_at": uow.now})
+            update_returning(shifts, shift_id, {**values, "updated_at": uow.now})
         )
     assert row is not None  # `current` was read in this transaction
     updated = serialize(row)

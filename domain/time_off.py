@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases.core import Connection
 
-from db.aggregates import SEPARATOR, epoch_secs, joined_text, utc_day_start
+from db.aggregates import SEPARATOR, joined_text, utc_day_start
 from db.statements import DetailQuery
-from db.tables import facilities, locations, shifts, time_off_requests
+from db.tables import facilities, shifts, time_off_requests
 from db.types import Row
 from db.uow import UnitOfWork
+from domain import local_days
 from domain.actors import Actor, Role
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.limits import LongText
@@ -30,10 +29,8 @@ KINDS = ("vacation", "sick", "personal", "other")
 STATUSES = ("pending", "approved", "denied", "cancelled")
 REQUIRED_FIELDS = {"kind", "start_date", "end_date"}
 REVIEW_STATUSES = ("approved", "denied")
-DAY_SECS = 24 * 3600
 # The longest shift (domain/shifts.py MAX_SHIFT, which imports this module) in whole days.
 MAX_SHIFT_DAYS = 1
-_FIELD_SEP = "|"
 
 Kind = Literal["vacation", "sick", "personal", "other"]
 Status = Literal["pending", "approved", "denied", "cancelled"]
@@ -48,78 +45,36 @@ class TimeOffIn(Schema):
     review_note: LongText = ""
 
 
-def _shift_candidates() -> sa.ScalarSelect[Any]:
-    """The requester's live shifts near the dates, as "id|start|end|zone" text.
+def _conflicting_shifts() -> sa.ScalarSelect[Any]:
+    """Ids of the requester's live shifts overlapping the request's days at each shift's
+    facility, as text (`conflicting_shift_ids` reads it).
 
-    Dates are days at each shift's facility, so the exact test runs in Python
-    (`conflicting_shift_ids`); SQL only narrows to a window a day or more wider each side.
+    Each shift keeps the days it covers at its facility (domain/local_days.py), so this is
+    a comparison of dates; the window on `start` is what the (user_id, start) index serves.
     """
     t, s = time_off_requests, shifts
-    sep = sa.literal(_FIELD_SEP, sa.Text)
-    item = (
-        sa.cast(s.c.id, sa.Text)
-        + sep
-        + sa.cast(epoch_secs(s.c.start), sa.Text)
-        + sep
-        + sa.cast(epoch_secs(s.c.end), sa.Text)
-        + sep
-        + locations.c.timezone
-    )
     return (
-        sa.select(joined_text(item))
-        .select_from(
-            s.join(facilities, facilities.c.id == s.c.facility_id).join(
-                locations, locations.c.id == facilities.c.location_id
-            )
-        )
+        sa.select(joined_text(sa.cast(s.c.id, sa.Text)))
         .where(
             s.c.user_id == t.c.user_id,
             s.c.status != "cancelled",
-            # On the stored columns, so the (user_id, start) index bounds the range on both
-            # sides: a shift ending inside the window started at most MAX_SHIFT_DAYS before.
+            # A day is at most 14 hours ahead of UTC or 12 behind, and a shift lasts at
+            # most MAX_SHIFT_DAYS: a shift on the request's days starts in this window.
             s.c.start < utc_day_start(t.c.end_date, 2),
             s.c.start > utc_day_start(t.c.start_date, -1 - MAX_SHIFT_DAYS),
-            s.c.end > utc_day_start(t.c.start_date, -1),
+            s.c.local_first_day <= t.c.end_date,
+            s.c.local_last_day >= t.c.start_date,
         )
         .correlate(t)
         .scalar_subquery()
     )
 
 
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-# Days x zones whose local midnight is kept: a list page asks for the same few again and again.
-MIDNIGHTS_CACHED = 4096
-
-
-@functools.lru_cache(maxsize=MIDNIGHTS_CACHED)
-def _local_midnight_secs(ordinal: int, zone_name: str) -> int:
-    """Epoch seconds of a day's local midnight, in whole-number arithmetic.
-
-    Stored rows may sit on the calendar's last day, where `date + 1 day` or a UTC conversion
-    overflows Python's datetime; the zone's offset is read at the nearest representable day.
-    """
-    nearest = dt.date.fromordinal(min(max(ordinal, 1), dt.date.max.toordinal()))
-    offset = ZoneInfo(zone_name).utcoffset(dt.datetime.combine(nearest, dt.time()))
-    return (ordinal - _EPOCH_ORDINAL) * DAY_SECS - int((offset or dt.timedelta()).total_seconds())
-
-
-def conflicting_shift_ids(candidates: str | None, start: dt.date, end: dt.date) -> list[int]:
-    """Ids of candidate shifts that overlap the days start..end at their facility."""
-    if not candidates:
+def conflicting_shift_ids(joined: str | None) -> list[int]:
+    """The ids `_conflicting_shifts` joined, in order."""
+    if not joined:
         return []
-    first, after = start.toordinal(), end.toordinal() + 1
-    found: set[int] = set()
-    for item in candidates.split(SEPARATOR):
-        if not item:
-            continue
-        shift_id, shift_start, shift_end, zone_name = item.split(_FIELD_SEP, 3)
-        day_start = _local_midnight_secs(first, zone_name)
-        day_end = _local_midnight_secs(after, zone_name)
-        if int(shift_start) < day_end and int(shift_end) > day_start:
-            found.add(int(shift_id))
-    return sorted(found)
+    return sorted(int(item) for item in joined.split(SEPARATOR) if item)
 
 
 def serialize(row: Row) -> dict[str, Any]:
@@ -134,9 +89,7 @@ def serialize(row: Row) -> dict[str, Any]:
         "reviewed_by": row["reviewed_by"],
         "reviewed_at": row["reviewed_at"],
         "review_note": row["review_note"],
-        "conflicting_shifts": conflicting_shift_ids(
-            row["shift_candidates"], row["start_date"], row["end_date"]
-        ),
+        "conflicting_shifts": conflicting_shift_ids(row["conflicting_shifts"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -148,7 +101,7 @@ def visibility(actor: Actor) -> sa.ColumnElement[bool]:
 
 
 def _query() -> sa.Select[Any]:
-    return sa.select(time_off_requests, _shift_candidates().label("shift_candidates"))
+    return sa.select(time_off_requests, _conflicting_shifts().label("conflicting_shifts"))
 
 
 # What managers list: one query object, so api/listing.py builds each page shape once.
@@ -371,16 +324,18 @@ async def local_days_followed(
     facility_id: int | None = None,
     location_id: int | None = None,
 ) -> AsyncIterator[None]:
-    """`conflicts_followed` for everyone on shift at the facility, or at the location's
-    facilities, when the block moves their shifts to other local days (`moving`: a facility
-    to another location, a location to another time zone); days are local to each facility."""
-    users = (
-        await _users_on_shift_at(uow.conn, facility_id=facility_id, location_id=location_id)
-        if moving
-        else set()
-    )
+    """For a block that may move the shifts at the facility, or at the location's
+    facilities, to other local days (`moving`: a facility to another location, a location
+    to another time zone): after it, recount those shifts' stored days
+    (domain/local_days.py) and tell everyone on shift there whose requests' conflicts
+    changed (`conflicts_followed`)."""
+    if not moving:
+        yield
+        return
+    users = await _users_on_shift_at(uow.conn, facility_id=facility_id, location_id=location_id)
     async with conflicts_followed(uow, user_ids=users):
         yield
+        await local_days.recount(uow.conn, facility_id=facility_id, location_id=location_id)
 
 
 # What api/ declares the REST resource from (domain/resource.py).

@@ -40,6 +40,7 @@ from db.tables import (
     users,
 )
 from db.uow import UnitOfWork
+from domain import local_days
 from domain.avatars import prepare_avatar
 from domain.errors import ValidationFailed
 from domain.numbers import format_number, next_value
@@ -132,6 +133,7 @@ class Loader:
         self.pending_kind: Kind | None = None
         self.line = 0
         self.priorities: dict[int, str] = {}
+        self.zones: dict[int, str] = {}  # facility id -> its location's time zone
         self.written: list[Path] = []
         self.report = LoadReport()
 
@@ -286,6 +288,11 @@ class Loader:
                 raise _fail("user", REQUIRED)
             if row.get("date") is None:
                 row["date"] = row["start"].date()
+        if kind.name == "shifts":
+            facility_id = row["facility_id"]
+            if facility_id not in self.zones:
+                self.zones[facility_id] = await local_days.facility_zone(self.conn, facility_id)
+            row.update(local_days.covered_days(row["start"], row["end"], self.zones[facility_id]))
         if kind.name in ("time-off-requests", "notifications") and row.get("user_id") is None:
             raise _fail("user", REQUIRED)
         existing = await self._existing(kind, row)

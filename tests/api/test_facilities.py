@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from db.tables import events, history, shifts
+from db.tables import events, history
 from tests.builders.facilities import make_facility, make_location
+from tests.builders.shifts import insert_shift
 
 
 async def _reference_facility(store, facility_id: int, user_id: int) -> None:
     """Give the facility a shift, so it (and its location) is still referenced."""
     start = datetime(2026, 11, 26, 8, tzinfo=UTC)
     async with store.unit_of_work(actor_id=None) as uow:
-        await uow.conn.execute(
-            shifts.insert().values(
-                user_id=user_id,
-                facility_id=facility_id,
-                start=start,
-                end=start + timedelta(hours=8),
-                created_at=start,
-                updated_at=start,
-            )
-        )
+        await insert_shift(uow.conn, user_id=user_id, facility_id=facility_id, start=start)
 
 
 async def test_manager_creates_facility_with_defaults_and_event(login, store) -> None:

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from db.tables import shifts, time_off_requests
+from domain import local_days
 from tests.builders.facilities import make_facility
 from tests.builders.shifts import make_shift
 from tests.builders.tickets import make_incident, make_incident_type
@@ -164,6 +165,7 @@ async def test_rows_on_the_last_day_of_the_calendar_never_break_a_read(login, st
                 end=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
             )
         )
+        await local_days.recount(conn, facility_id=facility["id"])  # as an import would
         await conn.execute(
             sa.update(time_off_requests)
             .where(time_off_requests.c.id == request["id"])
@@ -184,5 +186,6 @@ async def test_rows_on_the_last_day_of_the_calendar_never_break_a_read(login, st
                 .where(shifts.c.id == shift["id"])
                 .values(end=datetime.max.replace(tzinfo=UTC))
             )
+            await local_days.recount(conn, facility_id=facility["id"])
         listed = await manager.get("/api/time-off-requests/")
         assert listed.status_code == 200, listed.text

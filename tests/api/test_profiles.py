@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
-from db.tables import events, history, shifts, users
+from db.tables import events, history, users
 from domain.actors import Actor, Role
 from domain.errors import ValidationFailed
 from domain.profiles import update_profile
 from tests.builders.facilities import make_facility, make_location
 from tests.builders.profiles import bearer_client, session_client
 from tests.builders.scheduled_events import make_scheduled_event
+from tests.builders.shifts import insert_shift
 from tests.builders.time_entries import make_time_entry
 from tests.builders.time_off import make_time_off
 
@@ -312,15 +313,8 @@ async def test_admin_deletes_unreferenced_user_but_referenced_is_409(login, stor
     facility = await make_facility(manager)
     start = datetime(2026, 11, 26, 8, tzinfo=UTC)
     async with store.unit_of_work(actor_id=None) as uow:
-        await uow.conn.execute(
-            shifts.insert().values(
-                user_id=busy.user["user"],
-                facility_id=facility["id"],
-                start=start,
-                end=start + timedelta(hours=8),
-                created_at=start,
-                updated_at=start,
-            )
+        await insert_shift(
+            uow.conn, user_id=busy.user["user"], facility_id=facility["id"], start=start
         )
     assert (await admin.delete(_url(busy.user))).status_code == 409
     assert (await admin.get(_url(busy.user))).status_code == 200

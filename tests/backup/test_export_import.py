@@ -97,8 +97,8 @@ MOCK = _jsonl(
         {
             "user": 7,
             "facility": "Studio A",
-            "start": "2026-12-01T08:00:00Z",
-            "end": "2026-12-01T16:00:00Z",
+            "start": "2026-07-01T23:30:00Z",  # 00:30 on 2 July in London (BST)
+            "end": "2026-07-02T07:30:00Z",
         },
     ),
 )
@@ -116,10 +116,15 @@ async def test_mock_shapes_load_with_references_by_name(backend: str, tmp_path: 
         assert report.errors == []
         async with store.connection() as conn:
             ticket = await conn.fetch_one(sa.text("SELECT number, priority FROM incident_tickets"))
+            days = await conn.fetch_one(
+                sa.text("SELECT local_first_day, local_last_day FROM shifts")
+            )
         assert (ticket["number"], ticket["priority"]) == (
             "INC-000001",
             "critical",
         )  # numbered, type's default priority
+        # The days time off's conflicts compare with are the facility's (London), not UTC's.
+        assert [str(days[0]), str(days[1])] == ["2026-07-02", "2026-07-02"]
         again = await load_lines(store, MOCK[:4], media_root=tmp_path)
         assert again.created == {} and again.matched["locations"] == 1  # reused by natural key
     finally:

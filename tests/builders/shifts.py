@@ -1,4 +1,5 @@
-"""Builders for shift tests: a shift (and its facility) through the API (manager client)."""
+"""Builders for shift tests: a shift (and its facility) through the API (manager client), or
+a row written straight to the database (no event, no checks) for setups the API refuses."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from databases.core import Connection
 
+from db.tables import shifts
+from domain import local_days
 from tests.builders.facilities import make_facility
 
 BASE = datetime(2026, 12, 1, 8, tzinfo=UTC)
@@ -29,3 +33,27 @@ async def make_shift(client: httpx.AsyncClient, **overrides: Any) -> dict[str, A
     response = await client.post("/api/shifts/", json=await shift_body(client, **overrides))
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def insert_shift(
+    conn: Connection,
+    *,
+    user_id: int,
+    facility_id: int,
+    start: datetime,
+    hours: float = 8,
+    **extra: Any,
+) -> int:
+    """A shift row written directly, with the local days BMS keeps for it; returns its id."""
+    values = {
+        "user_id": user_id,
+        "facility_id": facility_id,
+        "start": start,
+        "end": start + timedelta(hours=hours),
+        "status": "scheduled",
+        "created_at": start,
+        "updated_at": start,
+        **extra,
+    }
+    values.update(await local_days.shift_columns(conn, values))
+    return int(await conn.execute(shifts.insert().values(**values)))

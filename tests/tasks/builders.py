@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from db.store import Store
-from db.tables import facilities, incident_tickets, incident_types, locations, series, shifts
+from db.tables import facilities, incident_tickets, incident_types, locations, series
+from tests.builders.shifts import insert_shift
 
 _n = itertools.count(1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -52,12 +53,9 @@ async def make_shift(
     store: Store, *, user_id: int, facility_id: int, start: datetime, hours: float = 8, **extra: Any
 ) -> int:
     async with store.connection() as conn:
-        return await conn.execute(
-            shifts.insert().values(
-                user_id=user_id, facility_id=facility_id, start=start,
-                end=start + timedelta(hours=hours), status=extra.pop("status", "scheduled"),
-                created_at=T0, updated_at=T0, **extra,
-            )
+        return await insert_shift(
+            conn, user_id=user_id, facility_id=facility_id, start=start, hours=hours,
+            created_at=T0, updated_at=T0, **extra,
         )  # fmt: skip
 
 
