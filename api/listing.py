@@ -457,8 +457,20 @@ def page_select(
 
 
 def _topic_version(topic: str) -> sa.ScalarSelect[Any]:
-    """The newest event id of a topic (an index-only read of `ix_events_topic_id`)."""
-    return sa.select(sa.func.max(events.c.id)).where(events.c.topic == topic).scalar_subquery()
+    """The newest event id of a topic: one probe of `ix_events_topic_id`, read backwards.
+
+    Not `max(id)`: PostgreSQL turns that into the same probe only when its statistics say
+    the topic has many events; statistics taken when it had few (a new database, a burst
+    of writes before the next ANALYZE) made every list page aggregate all of the topic's
+    events: 2.8 ms a page at 5,000 events, the page itself 1.7 ms.
+    """
+    return (
+        sa.select(events.c.id)
+        .where(events.c.topic == topic)
+        .order_by(events.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _paged(statement: sa.Select[Any]) -> sa.Select[Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
+from api import listing
 from api.crud import Resource
 from api.listing import page_select
+from db.statements import bound
 
 
 def first_page(
@@ -35,6 +38,17 @@ def first_page(
     )
 
 
+def served_statements(resource: Resource, query_string: str, *, size: int = 50) -> Any:
+    """(plain page, matches-first page or None) exactly as `GET <resource>?<query_string>`
+    runs them for page 1 (the list's event version and total included), bound."""
+    spec, query = resource.spec, resource.list_query(None)
+    shape, values = spec.shape(QueryParams(query_string))
+    statements = listing._page_statements(listing._SHARED[id(query)], spec, shape)
+    page = {**values, listing._LIMIT: size, listing._OFFSET: 0}
+    few = None if statements.few is None else bound(statements.few, **page)
+    return bound(statements.page, **page), few
+
+
 def _literal(value: Any) -> str:
     """A bound value as SQL text (EXECUTE takes no bind parameters)."""
     if isinstance(value, list):
@@ -45,22 +59,30 @@ def _literal(value: Any) -> str:
     return str(value)
 
 
-async def prepared_plan(store: Any, statement: Any, *, generic: bool) -> str:
+async def prepared_plan(
+    store: Any, statement: Any, *, generic: bool, before: Sequence[str] = ()
+) -> str:
     """PostgreSQL's plan of `statement` (plain or `bound`) prepared as asyncpg prepares it:
     `generic`, the plan PostgreSQL keeps after five runs, blind to the values; else the
-    plan made with them."""
+    plan made with them. `before`: SQL run first in the same transaction, rolled back."""
     found = store.database._backend.statements.lookup(statement)
     assert found is not None
     compiled, extracted, values = found
     args = compiled.bind(extracted, values)
-    async with store.unit_of_work(actor_id=None) as uow:  # SET LOCAL and PREPARE end with it
-        raw = uow.conn.raw_connection
-        if generic:
-            await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await raw.execute(f"PREPARE bms_test_plan AS {compiled.sql}")
+    async with store.connection() as conn:
+        transaction = await conn.transaction().start()  # SET LOCAL and `before` end with it
         try:
-            literals = ", ".join(map(_literal, args))
-            rows = await raw.fetch(f"EXPLAIN EXECUTE bms_test_plan({literals})")
+            raw = conn.raw_connection
+            for sql in before:
+                await raw.execute(sql)
+            if generic:
+                await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await raw.execute(f"PREPARE bms_test_plan AS {compiled.sql}")
+            try:
+                literals = ", ".join(map(_literal, args))
+                rows = await raw.fetch(f"EXPLAIN EXECUTE bms_test_plan({literals})")
+            finally:
+                await raw.execute("DEALLOCATE bms_test_plan")
         finally:
-            await raw.execute("DEALLOCATE bms_test_plan")
+            await transaction.rollback()
     return "\n".join(row[0] for row in rows)

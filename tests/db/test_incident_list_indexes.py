@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.resources.incident_tickets import RESOURCE
-from tests.builders.lists import first_page
+from tests.builders.lists import first_page, prepared_plan, served_statements
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,25 @@ async def test_status_lists_read_an_index_without_sorting(store, query_string, i
     text = "\n".join(plan)
     assert index in text, text
     assert "Sort" not in text and "TEMP B-TREE" not in text, text
+
+
+async def test_a_pages_event_version_is_one_probe_whatever_the_statistics(store) -> None:
+    """Each list page carries its topic's newest event id. Statistics taken while the topic
+    had no events (a new database; thousands of writes before the next ANALYZE) made
+    `max(id)` aggregate every event of the topic on every page."""
+    if not store.is_postgres:
+        pytest.skip("the plan is PostgreSQL's")
+    insert = (
+        "INSERT INTO events (topic, action, object_id, data, created_at) "
+        "SELECT '{}', 'updated', g, '{{}}', now() FROM generate_series(1, {}) g"
+    )
+    stale = [  # rolled back with the plan's transaction
+        "DELETE FROM events",
+        insert.format("profiles", 1),  # a new database: the first admin's event
+        "ANALYZE events",
+        insert.format("incident-tickets", 5000),
+    ]
+    page, _ = served_statements(RESOURCE, "status=open")
+    plan = await prepared_plan(store, page, generic=True, before=stale)
+    assert "Index Only Scan Backward using ix_events_topic_id" in plan, plan
+    assert "Aggregate" not in plan, plan

@@ -18,15 +18,12 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
-from starlette.datastructures import QueryParams
 
-from api import listing
 from api.resources.incident_tickets import RESOURCE
 from api.resources.service_tickets import RESOURCE as SERVICE_RESOURCE
 from db import migrate
-from db.statements import bound
 from db.store import Store
-from tests.builders.lists import prepared_plan
+from tests.builders.lists import prepared_plan, served_statements
 from tests.builders.tickets import insert_incident_type
 from tests.conftest import _asyncpg_dsn, create_postgres_database, drop_postgres_database
 
@@ -66,12 +63,9 @@ async def tickets(store, make_user) -> None:
 
 def _statements(query_string: str, resource: Any = RESOURCE) -> tuple[Any, Any]:
     """(plain page, matches-first page) of `?<query_string>` bound for page 1 of 50."""
-    spec, query = resource.spec, resource.list_query(None)
-    shape, values = spec.shape(QueryParams(query_string))
-    statements = listing._page_statements(listing._SHARED[id(query)], spec, shape)
-    page = {**values, listing._LIMIT: 50, listing._OFFSET: 0}
-    assert statements.few is not None
-    return bound(statements.page, **page), bound(statements.few, **page)
+    page, few = served_statements(resource, query_string)
+    assert few is not None
+    return page, few
 
 
 @pytest.mark.parametrize("generic", [True, False], ids=["generic", "with-the-term"])
