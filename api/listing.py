@@ -296,13 +296,23 @@ class ListSpec:
             pattern = param(_SEARCH, type_=sa.String)
             return sa.or_(*(col.ilike(pattern, escape="\\") for col in self.search))
         if by_index:
-            lowered = sa.func.lower(param(_SEARCH, type_=sa.String))
+            lowered = _once(sa.func.lower(param(_SEARCH, type_=sa.String)))
             return self.search_text.like(lowered, escape="\\")
-        term = sa.func.lower(param(_SEARCH_TERM, type_=sa.String))
+        term = _once(sa.func.lower(param(_SEARCH_TERM, type_=sa.String)))
         return text_position(self.search_text, term) > 0
 
     def shaped_order_keys(self, shape: Hashable) -> list[OrderKey]:
         return self._order_keys(shape[2])  # type: ignore[index]  # shapes are our tuples
+
+
+def _once(value: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+    """`value` as a scalar subquery, which the database computes once per statement.
+
+    A function of a bound parameter in a filter is computed again for every row the filter
+    reads: `lower($1)` cost PostgreSQL 0.9 ms a page for the ~4,800 rows a 1% search reads
+    (2.0 -> 1.2 ms in psql, generic plans).
+    """
+    return sa.select(value).scalar_subquery()
 
 
 def page_numbers(params: QueryParams) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from tests.builders.lists import first_page, prepared_plan, served_statements
         ("status=open", "ix_incident_tickets_status_created_at_id"),
     ],
 )
+@pytest.mark.usefixtures("statistics_of_every_status")  # not an earlier test's ANALYZE
 async def test_status_lists_read_an_index_without_sorting(store, query_string, index) -> None:
     found = store.database._backend.statements.lookup(first_page(RESOURCE, query_string))
     assert found is not None
