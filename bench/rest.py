@@ -619,25 +619,32 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
                 f"flat RSS)  {verdict(r)}"
             )
     lists = [r for r in results if r.scenario.kind == "list" and not r.errors]
-    # The spread compares query shapes at one page size; page_size=20/200 show how the cost
-    # scales with rows (a request's fixed part, spread over 20 rows, is not a slow shape).
-    for label, group in (
-        ("list spread (50-row pages)", [r for r in lists if r.scenario.rows == 50]),
+    # The target compares query shapes doing the same work: 50-row pages holding 50 rows.
+    # The other two lines are for information: a page matching nothing is cheaper because
+    # it holds nothing, and a 20-row page's fixed part spread over 20 rows is not a slow
+    # shape; neither is a shape to make slower or faster.
+    for label, group, judged in (
         (
             "list spread (50-row pages holding 50 rows)",
             [r for r in lists if r.scenario.rows == r.extra.get("rows") == 50],
+            True,
         ),
-        ("list spread (page sizes 20-200 too)", lists),
-    ):
+        ("list spread, for information (50-row pages, empty ones too)",
+         [r for r in lists if r.scenario.rows == 50], False),
+        ("list spread, for information (page sizes 20-200 too)", lists, False),
+    ):  # fmt: skip
         if not group:
             continue
         fast = min(group, key=lambda r: r.per_50_rows_ms)
         slow = max(group, key=lambda r: r.per_50_rows_ms)
         spread = slow.per_50_rows_ms / fast.per_50_rows_ms
+        verdict_text = f" (target <= {LIST_SPREAD}x) " + (
+            "met" if spread <= LIST_SPREAD else "MISSED"
+        )
         print(
             f"{label}: slowest {slow.scenario.name!r} {slow.per_50_rows_ms:.2f} ms / fastest "
-            f"{fast.scenario.name!r} {fast.per_50_rows_ms:.2f} ms = {spread:.2f}x (target <= "
-            f"{LIST_SPREAD}x) {'met' if spread <= LIST_SPREAD else 'MISSED'}"
+            f"{fast.scenario.name!r} {fast.per_50_rows_ms:.2f} ms = {spread:.2f}x"
+            + (verdict_text if judged else "")
         )
     floors = {r.scenario.name: r.server_ms for r in results if r.scenario.kind == "floor"}
     if floors:
