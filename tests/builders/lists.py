@@ -43,7 +43,8 @@ def served_statements(resource: Resource, query_string: str, *, size: int = 50) 
     runs them for page 1 (the list's event version and total included), bound."""
     spec, query = resource.spec, resource.list_query(None)
     shape, values = spec.shape(QueryParams(query_string))
-    statements = listing._page_statements(listing._SHARED[id(query)], spec, shape)
+    shared = listing._SHARED[id(query)]
+    statements = listing._page_statements(shared, spec, shape, first_page=size)
     page = {**values, listing._LIMIT: size, listing._OFFSET: 0}
     few = None if statements.few is None else bound(statements.few, **page)
     return bound(statements.page, **page), few

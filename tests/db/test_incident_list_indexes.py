@@ -6,6 +6,7 @@ import pytest
 
 from api.resources.incident_tickets import RESOURCE
 from tests.builders.lists import first_page, prepared_plan, served_statements
+from tests.builders.tickets import insert_incident_type
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,43 @@ async def test_a_pages_event_version_is_one_probe_whatever_the_statistics(store)
     plan = await prepared_plan(store, page, generic=True, before=stale)
     assert "Index Only Scan Backward using ix_events_topic_id" in plan, plan
     assert "Aggregate" not in plan, plan
+
+
+async def test_a_first_page_is_planned_once_not_per_request(store, make_user) -> None:
+    """PostgreSQL keeps a prepared statement's generic plan once it costs no more than the
+    plans made for each execution. `LIMIT $1 OFFSET $2` priced every generic plan as
+    reading a tenth of the table past an unknown offset, so each page was planned anew; a
+    first page now carries its size and no offset."""
+    if not store.is_postgres:
+        pytest.skip("plan caching is PostgreSQL's")
+    user = await make_user("admin")
+    page, _ = served_statements(RESOURCE, "status=open")
+    async with store.connection() as conn:
+        transaction = await conn.transaction().start()  # the tickets and statistics go
+        try:
+            raw = conn.raw_connection
+            type_id = await insert_incident_type(raw, "Planned once")
+            await raw.execute(
+                """
+                INSERT INTO incident_tickets (number, title, incident_type_id, priority,
+                    status, reported_by, occurred_at, created_at, updated_at)
+                SELECT 'INC-P' || g, 'Ticket ' || g, $1, 'low',
+                    (ARRAY['open', 'closed'])[1 + g % 2], $2, now(), now(), now()
+                FROM generate_series(1, 20000) AS g
+                """,
+                type_id,
+                user["user"],
+            )
+            await raw.execute("ANALYZE incident_tickets")
+            for _ in range(8):
+                await conn.fetch_all(page)
+            found = store.database._backend.statements.lookup(page)
+            assert found is not None
+            plans = await raw.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement = $1",
+                found[0].sql,
+            )
+        finally:
+            await transaction.rollback()
+    assert plans is not None and plans["generic_plans"] > 0, dict(plans or {})
