@@ -309,9 +309,9 @@ class ListSpec:
 def _once(value: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
     """`value` as a scalar subquery, which the database computes once per statement.
 
-    A function of a bound parameter in a filter is computed again for every row the filter
-    reads: `lower($1)` cost PostgreSQL 0.9 ms a page for the ~4,800 rows a 1% search reads
-    (2.0 -> 1.2 ms in psql, generic plans).
+    Under a generic plan (the one PostgreSQL keeps for a first page), a function of a bound
+    parameter in a filter is computed again for every row the filter reads: `lower($1)`
+    for the ~4,800 rows a 1% search reads cost 0.9 ms a page (2.0 -> 1.2 ms in psql).
     """
     return sa.select(value).scalar_subquery()
 
@@ -473,7 +473,7 @@ def _topic_version(topic: str) -> sa.ScalarSelect[Any]:
     Not `max(id)`: PostgreSQL turns that into the same probe only when its statistics say
     the topic has many events; statistics taken when it had few (a new database, a burst
     of writes before the next ANALYZE) made every list page aggregate all of the topic's
-    events: 2.8 ms a page at 5,000 events, the page itself 1.7 ms.
+    events: 2.8 ms a page at 5,000 events, beside 1.7 ms for the 1% search's page itself.
     """
     return (
         sa.select(events.c.id)
@@ -514,9 +514,9 @@ def _page_statements(
 
     `first_page`: the page size of a first page, written into `page` (no OFFSET). With
     `LIMIT $1 OFFSET $2`, PostgreSQL prices a generic plan as if it read a tenth of the
-    table past an unknown offset, so it planned every list request anew (0.1 ms of its
-    time a page, a third of a typical page's); with the size in the statement and no
-    offset it keeps one generic plan, as for any other prepared statement. Page sizes
+    table past an unknown offset, so it planned every list request anew (about half of a
+    typical first page's PostgreSQL time); with the size in the statement and no offset
+    (and the version's `LIMIT 1` written in too) it keeps one generic plan. Page sizes
     are few (`page_size` is capped), and pages past the first keep their parameters.
     """
     key = (id(shared.query), id(spec), shape, first_page)

@@ -94,12 +94,10 @@ async def facility_zone(conn: Connection, facility_id: int) -> str:
     return zone
 
 
-async def shift_columns(
-    conn: Connection, values: Mapping[str, Any], *, zone: str | None = None
-) -> dict[str, dt.date]:
+async def shift_columns(conn: Connection, values: Mapping[str, Any]) -> dict[str, dt.date]:
     """The local-day columns for a shift row about to be written (`facility_id`, `start`,
-    `end` in `values`); `zone` when the caller has already read the facility's."""
-    zone = zone or await facility_zone(conn, values["facility_id"])
+    `end` in `values`)."""
+    zone = await facility_zone(conn, values["facility_id"])
     return covered_days(values["start"], values["end"], zone)
 
 
