@@ -249,9 +249,9 @@ async def test_a_search_known_to_match_few_rows_finds_them_first(
     async def page(query_string: str) -> tuple[list[int], int, bool]:
         found, ran = await _noted_page(store, query_string, search_index=search_index)
         params = QueryParams(query_string)
-        shape, _ = spec.shape(params)
+        shape, values = spec.shape(params)
         number, size = listing.page_numbers(params)
-        first_page = size if number == 1 else None  # a first page's statements are its own
+        first_page = listing.first_page_size(number, size, values)  # statements of its own
         shared = listing._SHARED[id(query)]
         few = listing._page_statements(shared, spec, shape, first_page=first_page).few
         return [r["id"] for r in found["results"]], found["count"], ran[0] is few

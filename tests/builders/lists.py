@@ -44,7 +44,8 @@ def served_statements(resource: Resource, query_string: str, *, size: int = 50) 
     spec, query = resource.spec, resource.list_query(None)
     shape, values = spec.shape(QueryParams(query_string))
     shared = listing._SHARED[id(query)]
-    statements = listing._page_statements(shared, spec, shape, first_page=size)
+    first_page = listing.first_page_size(1, size, values)
+    statements = listing._page_statements(shared, spec, shape, first_page=first_page)
     page = {**values, listing._LIMIT: size, listing._OFFSET: 0}
     few = None if statements.few is None else bound(statements.few, **page)
     return bound(statements.page, **page), few
@@ -70,20 +71,22 @@ async def prepared_plan(
     assert found is not None
     compiled, extracted, values = found
     args = compiled.bind(extracted, values)
+    literals = ", ".join(map(_literal, args))
+    execute = f"EXECUTE bms_test_plan({literals})" if literals else "EXECUTE bms_test_plan"
     async with store.connection() as conn:
+        raw = conn.raw_connection
         transaction = await conn.transaction().start()  # SET LOCAL and `before` end with it
         try:
-            raw = conn.raw_connection
             for sql in before:
                 await raw.execute(sql)
             if generic:
                 await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             await raw.execute(f"PREPARE bms_test_plan AS {compiled.sql}")
-            try:
-                literals = ", ".join(map(_literal, args))
-                rows = await raw.fetch(f"EXPLAIN EXECUTE bms_test_plan({literals})")
-            finally:
-                await raw.execute("DEALLOCATE bms_test_plan")
+            rows = await raw.fetch(f"EXPLAIN {execute}")
         finally:
             await transaction.rollback()
+            # PREPARE outlives the transaction (the connection goes back to the pool).
+            named = "SELECT 1 FROM pg_prepared_statements WHERE name = 'bms_test_plan'"
+            if await raw.fetchval(named):
+                await raw.execute("DEALLOCATE bms_test_plan")
     return "\n".join(row[0] for row in rows)

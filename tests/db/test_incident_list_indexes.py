@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.resources.incident_tickets import RESOURCE
+from api.resources.service_tickets import RESOURCE as SERVICE_RESOURCE
 from tests.builders.lists import first_page, prepared_plan, served_statements
 from tests.builders.tickets import insert_incident_type
 
@@ -61,6 +62,23 @@ async def test_a_pages_event_version_is_one_probe_whatever_the_statistics(store)
     assert "Aggregate" not in plan, plan
 
 
+async def test_a_quiet_topics_version_is_found_by_its_topic(store) -> None:
+    """A generic plan blind to the topic read the events' primary key backwards, filtering
+    by topic: for a quiet list (service tickets) behind 20,000 newer ticket events, all of
+    them. The topic is written into the statement."""
+    if not store.is_postgres:
+        pytest.skip("the plan is PostgreSQL's")
+    busy = [  # rolled back with the plan's transaction
+        "INSERT INTO events (topic, action, object_id, data, created_at) "
+        "SELECT 'incident-tickets', 'updated', g, '{}', now() FROM generate_series(1, 20000) g",
+        "ANALYZE events",
+    ]
+    page, _ = served_statements(SERVICE_RESOURCE, "")
+    plan = await prepared_plan(store, page, generic=True, before=busy)
+    assert "ix_events_topic_id" in plan, plan
+    assert "pk_events" not in plan, plan
+
+
 async def test_a_first_page_is_planned_once_not_per_request(store, make_user) -> None:
     """PostgreSQL keeps a prepared statement's generic plan once it costs no more than the
     plans made for each execution. `LIMIT $1 OFFSET $2` priced every generic plan as
@@ -105,3 +123,57 @@ async def test_a_first_page_is_planned_once_not_per_request(store, make_user) ->
         finally:
             await transaction.rollback()
     assert plans is not None and plans["generic_plans"] > 0, dict(plans or {})
+
+
+async def test_a_first_page_filtered_by_a_value_is_planned_for_that_value(store, make_user) -> None:
+    """A generic plan is blind to a filter's value: after five pages of a busy facility it
+    would read the list order's index through the whole table for a quiet one. A first
+    page whose filters bind values keeps being planned for them."""
+    if not store.is_postgres:
+        pytest.skip("plan caching is PostgreSQL's")
+    user = await make_user("admin")
+    async with store.connection() as conn:
+        transaction = await conn.transaction().start()  # the rows and statistics go
+        try:
+            raw = conn.raw_connection
+            type_id = await insert_incident_type(raw, "Quiet facility")
+            location = await raw.fetchval(
+                "INSERT INTO locations (name, code, timezone, created_at, updated_at) "
+                "VALUES ('Quiet', 'QT', 'UTC', now(), now()) RETURNING id"
+            )
+            busy, quiet = [
+                await raw.fetchval(
+                    "INSERT INTO facilities (name, location_id, kind, created_at, updated_at) "
+                    "VALUES ($1, $2, 'studio', now(), now()) RETURNING id",
+                    name,
+                    location,
+                )
+                for name in ("Busy", "Quiet")
+            ]
+            await raw.execute(
+                """
+                INSERT INTO incident_tickets (number, title, incident_type_id, priority,
+                    status, reported_by, facility_id, occurred_at, created_at, updated_at)
+                SELECT 'INC-Q' || g, 'Ticket ' || g, $1, 'low', 'open', $2,
+                    CASE WHEN g <= 3 THEN $4::int ELSE $3::int END, now(), now(), now()
+                FROM generate_series(1, 20000) AS g
+                """,
+                type_id,
+                user["user"],
+                busy,
+                quiet,
+            )
+            await raw.execute("ANALYZE incident_tickets")
+            for facility in [busy] * 8 + [quiet]:
+                page, _ = served_statements(RESOURCE, f"facility={facility}")
+                await conn.fetch_all(page)
+            found = store.database._backend.statements.lookup(page)
+            assert found is not None
+            plans = await raw.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement = $1",
+                found[0].sql,
+            )
+        finally:
+            await transaction.rollback()
+    assert plans is not None and plans["generic_plans"] == 0, dict(plans or {})
