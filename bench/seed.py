@@ -15,7 +15,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from db import migrate
-from domain.local_days import covered_days
+from db.local_days import covered_days
 
 POSTGRES_URL = os.environ.get(
     "BMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -249,7 +249,7 @@ async def _seed_shifts_and_time(conn: asyncpg.Connection, count: int) -> None:
 
 
 async def _count_local_days(conn: asyncpg.Connection) -> None:
-    """Each shift's days at its facility, as BMS writes them (domain/local_days.py)."""
+    """Each shift's days at its facility, by the rule BMS writes them with (db/local_days.py)."""
     rows = await conn.fetch(
         """
         SELECT s.id, s.start, s."end", l.timezone FROM shifts s

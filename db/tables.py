@@ -199,7 +199,7 @@ shifts = sa.Table(
     _fk("series_id", "series.id", ondelete="SET NULL"),
     sa.Column("reminded_at", UTCDateTime, nullable=True),
     # The first and last day the shift covers at its facility, for time off's conflicts
-    # (domain/local_days.py writes them; migration 0018).
+    # (the rule: db/local_days.py; domain/local_days.py writes them; migration 0018).
     sa.Column("local_first_day", sa.Date, nullable=False),
     sa.Column("local_last_day", sa.Date, nullable=False),
     *_timestamps(),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from databases.core import Connection
 from pydantic import AwareDatetime, Field
 
+from db.local_days import covered_days
 from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import facilities, shifts, users
 from db.types import Row
@@ -169,7 +170,7 @@ def _row_values(shift: ShiftIn, *, zone: str) -> dict[str, Any]:
         "end": shift.end,
         "status": shift.status,
         "notes": shift.notes,
-        **local_days.covered_days(shift.start, shift.end, zone),
+        **covered_days(shift.start, shift.end, zone),
     }
 
 

@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from db.backup.marker import RESTORE_TOPIC
 from db.errors import constraint_violation
+from db.local_days import covered_days
 from db.store import Store
 from db.tables import (
     counters,
@@ -292,7 +293,7 @@ class Loader:
             facility_id = row["facility_id"]
             if facility_id not in self.zones:
                 self.zones[facility_id] = await local_days.facility_zone(self.conn, facility_id)
-            row.update(local_days.covered_days(row["start"], row["end"], self.zones[facility_id]))
+            row.update(covered_days(row["start"], row["end"], self.zones[facility_id]))
         if kind.name in ("time-off-requests", "notifications") and row.get("user_id") is None:
             raise _fail("user", REQUIRED)
         existing = await self._existing(kind, row)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from domain.local_days import covered_days, local_midnight_secs
+from db.local_days import covered_days, local_midnight_secs
 from domain.time_off import conflicting_shift_ids
 
 ZONES = (

@@ -5,7 +5,7 @@ days at each shift's facility. Each page of requests joined every candidate shif
 facility's time zone and sent them as text for Python to test (50 lookups a page, the
 slowest list of #15). Each shift now keeps `local_first_day` and `local_last_day`, so a
 conflict is a comparison of dates. They are computed in Python, by the one rule the
-application uses on every shift write (`domain.local_days.covered_days`), for every
+application uses on every shift write (`db.local_days.covered_days`), for every
 existing shift here: about 1 s per 100,000 shifts. SQLite rebuilds the table to make the
 columns NOT NULL.
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import db.types
-from domain.local_days import covered_days
+from db.local_days import covered_days
 
 revision: str = "0018_15_shift_local_days"
 down_revision: str | None = "0017_15_search_text"
