@@ -21,25 +21,32 @@ from databases.core import Connection
 
 from db.local_days import covered_days
 from db.tables import facilities, locations, shifts
-
-
-async def facility_zone(conn: Connection, facility_id: int) -> str:
-    """The IANA zone a facility's shifts are counted in (its location's)."""
-    zone: str | None = await conn.fetch_val(
-        sa.select(locations.c.timezone)
-        .select_from(facilities.join(locations, locations.c.id == facilities.c.location_id))
-        .where(facilities.c.id == facility_id)
-    )
-    if zone is None:
-        raise LookupError(f"facility {facility_id} does not exist")
-    return zone
+from domain.recurrence import facility_timezone
 
 
 async def shift_columns(conn: Connection, values: Mapping[str, Any]) -> dict[str, dt.date]:
     """The local-day columns for a shift row about to be written (`facility_id`, `start`,
     `end` in `values`)."""
-    zone = await facility_zone(conn, values["facility_id"])
+    zone = await facility_timezone(conn, facility_id=values["facility_id"])
+    if zone is None:
+        raise LookupError(f"facility {values['facility_id']} does not exist")
     return covered_days(values["start"], values["end"], zone)
+
+
+def shifts_at_site(
+    *columns: sa.ColumnElement[Any], facility_id: int | None, location_id: int | None
+) -> sa.Select[Any]:
+    """`columns` of the shifts at the facility, or at any facility of the location (the
+    shifts whose local days a facility's move or a location's new time zone moves)."""
+    s, f = shifts, facilities
+    query = sa.select(*columns).select_from(
+        s.join(f, f.c.id == s.c.facility_id).join(locations, locations.c.id == f.c.location_id)
+    )
+    if facility_id is not None:
+        query = query.where(s.c.facility_id == facility_id)
+    if location_id is not None:
+        query = query.where(f.c.location_id == location_id)
+    return query
 
 
 async def recount(
@@ -48,14 +55,17 @@ async def recount(
     """Recompute the stored days of every shift at the facility or at the location's
     facilities (after a facility moved, or a location's time zone changed): one UPDATE per
     pair of days that changed. Returns the number of shifts whose days changed."""
-    s, f = shifts, facilities
-    query = sa.select(
-        s.c.id, s.c.start, s.c.end, s.c.local_first_day, s.c.local_last_day, locations.c.timezone
-    ).select_from(s.join(f, f.c.id == s.c.facility_id).join(locations))
-    if facility_id is not None:
-        query = query.where(f.c.id == facility_id)
-    if location_id is not None:
-        query = query.where(f.c.location_id == location_id)
+    s = shifts
+    query = shifts_at_site(
+        s.c.id,
+        s.c.start,
+        s.c.end,
+        s.c.local_first_day,
+        s.c.local_last_day,
+        locations.c.timezone,
+        facility_id=facility_id,
+        location_id=location_id,
+    )
     moved: dict[tuple[dt.date, dt.date], list[int]] = defaultdict(list)
     for row in await conn.fetch_all(query):
         days = covered_days(row["start"], row["end"], row["timezone"])

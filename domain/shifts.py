@@ -15,7 +15,7 @@ from db.statements import DetailQuery, insert_returning, update_returning
 from db.tables import facilities, shifts, users
 from db.types import Row
 from db.uow import UnitOfWork
-from domain import local_days, time_entries
+from domain import time_entries
 from domain.actors import Actor, Role
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.limits import LongText
@@ -276,7 +276,8 @@ async def update_shift(
         await _check_no_overlap(
             uow, user_id=shift.user, start=shift.start, end=shift.end, exclude_id=shift_id
         )
-    values = _row_values(shift, zone=await local_days.facility_zone(uow.conn, shift.facility))
+    zone = await facility_timezone(uow.conn, facility_id=shift.facility) or DEFAULT_TIMEZONE
+    values = _row_values(shift, zone=zone)
     async with conflicts_followed(uow, user_ids=[current["user"], shift.user]):
         row = await uow.conn.fetch_one(
             update_returning(shifts, shift_id, {**values, "updated_at": uow.now})

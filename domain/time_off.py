@@ -12,7 +12,7 @@ from databases.core import Connection
 
 from db.aggregates import SEPARATOR, joined_text, utc_day_start
 from db.statements import DetailQuery
-from db.tables import facilities, shifts, time_off_requests
+from db.tables import shifts, time_off_requests
 from db.types import Row
 from db.uow import UnitOfWork
 from domain import local_days
@@ -288,13 +288,11 @@ async def _users_on_shift_at(
     conn: Connection, *, facility_id: int | None, location_id: int | None
 ) -> set[int]:
     """Who has a live shift at the facility, or at any facility of the location."""
-    s, f = shifts, facilities
-    query = sa.select(s.c.user_id).distinct().where(s.c.status != "cancelled")
-    if facility_id is not None:
-        query = query.where(s.c.facility_id == facility_id)
-    if location_id is not None:
-        query = query.join(f, f.c.id == s.c.facility_id).where(f.c.location_id == location_id)
-    return {row["user_id"] for row in await conn.fetch_all(query)}
+    query = local_days.shifts_at_site(
+        shifts.c.user_id, facility_id=facility_id, location_id=location_id
+    )
+    rows = await conn.fetch_all(query.distinct().where(shifts.c.status != "cancelled"))
+    return {row["user_id"] for row in rows}
 
 
 @asynccontextmanager

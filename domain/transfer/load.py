@@ -41,11 +41,11 @@ from db.tables import (
     users,
 )
 from db.uow import UnitOfWork
-from domain import local_days
 from domain.avatars import prepare_avatar
 from domain.errors import ValidationFailed
 from domain.numbers import format_number, next_value
 from domain.profile_images import IMAGE_DIR, image_dir
+from domain.recurrence import DEFAULT_TIMEZONE, facility_timezone
 from domain.references import invalid_pk
 from domain.schemas import validate, validation_failed
 from domain.transfer.kinds import BY_NAME, CREDENTIALS_TYPE, IMAGE_TYPE, USERS, Kind
@@ -290,9 +290,10 @@ class Loader:
             if row.get("date") is None:
                 row["date"] = row["start"].date()
         if kind.name == "shifts":
-            facility_id = row["facility_id"]
+            facility_id = row["facility_id"]  # resolved: the facility exists
             if facility_id not in self.zones:
-                self.zones[facility_id] = await local_days.facility_zone(self.conn, facility_id)
+                zone = await facility_timezone(self.conn, facility_id=facility_id)
+                self.zones[facility_id] = zone or DEFAULT_TIMEZONE
             row.update(covered_days(row["start"], row["end"], self.zones[facility_id]))
         if kind.name in ("time-off-requests", "notifications") and row.get("user_id") is None:
             raise _fail("user", REQUIRED)
