@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,3 +91,27 @@ async def prepared_plan(
             if await raw.fetchval(named):
                 await raw.execute("DEALLOCATE bms_test_plan")
     return "\n".join(row[0] for row in rows)
+
+
+@asynccontextmanager
+async def rolled_back(store: Any) -> AsyncIterator[Any]:
+    """A connection inside a transaction rolled back at the end: the rows and statistics
+    a plan test sets up go with it."""
+    async with store.connection() as conn:
+        transaction = await conn.transaction().start()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+async def plan_counts(store: Any, conn: Any, statement: Any) -> dict[str, int]:
+    """How often PostgreSQL planned `statement` on `conn`: generic plans, custom plans."""
+    found = store.database._backend.statements.lookup(statement)
+    assert found is not None
+    counts = await conn.raw_connection.fetchrow(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        found[0].sql,
+    )
+    assert counts is not None, "not prepared on this connection"
+    return dict(counts)

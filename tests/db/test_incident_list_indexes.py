@@ -1,4 +1,5 @@
-"""The incident list filtered by status reads an index in both benchmarked orders, no sort."""
+"""The incident list's pages: status filters read an index without sorting, and the plans
+PostgreSQL keeps for first pages (the event version, generic plans where none is blind)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ import pytest
 
 from api.resources.incident_tickets import RESOURCE
 from api.resources.service_tickets import RESOURCE as SERVICE_RESOURCE
-from tests.builders.lists import first_page, prepared_plan, served_statements
+from tests.builders.lists import (
+    first_page,
+    plan_counts,
+    prepared_plan,
+    rolled_back,
+    served_statements,
+)
 from tests.builders.tickets import insert_incident_type
+
+
+def _events(topic: str, count: int) -> str:
+    """SQL adding `count` events of `topic`."""
+    return (
+        "INSERT INTO events (topic, action, object_id, data, created_at) "
+        f"SELECT '{topic}', 'updated', g, '{{}}', now() FROM generate_series(1, {count}) g"
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,15 +61,11 @@ async def test_a_pages_event_version_is_one_probe_whatever_the_statistics(store)
     `max(id)` aggregate every event of the topic on every page."""
     if not store.is_postgres:
         pytest.skip("the plan is PostgreSQL's")
-    insert = (
-        "INSERT INTO events (topic, action, object_id, data, created_at) "
-        "SELECT '{}', 'updated', g, '{{}}', now() FROM generate_series(1, {}) g"
-    )
     stale = [  # rolled back with the plan's transaction
         "DELETE FROM events",
-        insert.format("profiles", 1),  # a new database: the first admin's event
+        _events("profiles", 1),  # a new database: the first admin's event
         "ANALYZE events",
-        insert.format("incident-tickets", 5000),
+        _events("incident-tickets", 5000),
     ]
     page, _ = served_statements(RESOURCE, "status=open")
     plan = await prepared_plan(store, page, generic=True, before=stale)
@@ -68,11 +79,7 @@ async def test_a_quiet_topics_version_is_found_by_its_topic(store) -> None:
     them. The topic is written into the statement."""
     if not store.is_postgres:
         pytest.skip("the plan is PostgreSQL's")
-    busy = [  # rolled back with the plan's transaction
-        "INSERT INTO events (topic, action, object_id, data, created_at) "
-        "SELECT 'incident-tickets', 'updated', g, '{}', now() FROM generate_series(1, 20000) g",
-        "ANALYZE events",
-    ]
+    busy = [_events("incident-tickets", 20000), "ANALYZE events"]  # rolled back with the plan
     page, _ = served_statements(SERVICE_RESOURCE, "")
     plan = await prepared_plan(store, page, generic=True, before=busy)
     assert "ix_events_topic_id" in plan, plan
@@ -89,40 +96,27 @@ async def test_a_first_page_is_planned_once_not_per_request(store, make_user) ->
         pytest.skip("plan caching is PostgreSQL's")
     user = await make_user("admin")
     page, _ = served_statements(RESOURCE, "status=open")
-    async with store.connection() as conn:
-        transaction = await conn.transaction().start()  # the tickets and statistics go
-        try:
-            raw = conn.raw_connection
-            type_id = await insert_incident_type(raw, "Planned once")
-            await raw.execute(
-                """
-                INSERT INTO incident_tickets (number, title, incident_type_id, priority,
-                    status, reported_by, occurred_at, created_at, updated_at)
-                SELECT 'INC-P' || g, 'Ticket ' || g, $1, 'low',
-                    (ARRAY['open', 'closed'])[1 + g % 2], $2, now(), now(), now()
-                FROM generate_series(1, 20000) AS g
-                """,
-                type_id,
-                user["user"],
-            )
-            await raw.execute(  # the page's version reads these: LIMIT 1 among 20,000
-                "INSERT INTO events (topic, action, object_id, data, created_at) "
-                "SELECT 'incident-tickets', 'updated', g, '{}', now() "
-                "FROM generate_series(1, 20000) g"
-            )
-            await raw.execute("ANALYZE incident_tickets, events")
-            for _ in range(8):
-                await conn.fetch_all(page)
-            found = store.database._backend.statements.lookup(page)
-            assert found is not None
-            plans = await raw.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1",
-                found[0].sql,
-            )
-        finally:
-            await transaction.rollback()
-    assert plans is not None and plans["generic_plans"] > 0, dict(plans or {})
+    async with rolled_back(store) as conn:  # the tickets, events and statistics go
+        raw = conn.raw_connection
+        type_id = await insert_incident_type(raw, "Planned once")
+        await raw.execute(
+            """
+            INSERT INTO incident_tickets (number, title, incident_type_id, priority,
+                status, reported_by, occurred_at, created_at, updated_at)
+            SELECT 'INC-P' || g, 'Ticket ' || g, $1, 'low',
+                (ARRAY['open', 'closed'])[1 + g % 2], $2, now(), now(), now()
+            FROM generate_series(1, 20000) AS g
+            """,
+            type_id,
+            user["user"],
+        )
+        # The page's version reads these: LIMIT 1 among 20,000.
+        await raw.execute(_events("incident-tickets", 20000))
+        await raw.execute("ANALYZE incident_tickets, events")
+        for _ in range(8):
+            await conn.fetch_all(page)
+        plans = await plan_counts(store, conn, page)
+    assert plans["generic_plans"] > 0, plans
 
 
 async def test_a_first_page_filtered_by_a_value_is_planned_for_that_value(store, make_user) -> None:
@@ -132,48 +126,38 @@ async def test_a_first_page_filtered_by_a_value_is_planned_for_that_value(store,
     if not store.is_postgres:
         pytest.skip("plan caching is PostgreSQL's")
     user = await make_user("admin")
-    async with store.connection() as conn:
-        transaction = await conn.transaction().start()  # the rows and statistics go
-        try:
-            raw = conn.raw_connection
-            type_id = await insert_incident_type(raw, "Quiet facility")
-            location = await raw.fetchval(
-                "INSERT INTO locations (name, code, timezone, created_at, updated_at) "
-                "VALUES ('Quiet', 'QT', 'UTC', now(), now()) RETURNING id"
+    async with rolled_back(store) as conn:  # the rows and statistics go
+        raw = conn.raw_connection
+        type_id = await insert_incident_type(raw, "Quiet facility")
+        location = await raw.fetchval(
+            "INSERT INTO locations (name, code, timezone, created_at, updated_at) "
+            "VALUES ('Quiet', 'QT', 'UTC', now(), now()) RETURNING id"
+        )
+        busy, quiet = [
+            await raw.fetchval(
+                "INSERT INTO facilities (name, location_id, kind, created_at, updated_at) "
+                "VALUES ($1, $2, 'studio', now(), now()) RETURNING id",
+                name,
+                location,
             )
-            busy, quiet = [
-                await raw.fetchval(
-                    "INSERT INTO facilities (name, location_id, kind, created_at, updated_at) "
-                    "VALUES ($1, $2, 'studio', now(), now()) RETURNING id",
-                    name,
-                    location,
-                )
-                for name in ("Busy", "Quiet")
-            ]
-            await raw.execute(
-                """
-                INSERT INTO incident_tickets (number, title, incident_type_id, priority,
-                    status, reported_by, facility_id, occurred_at, created_at, updated_at)
-                SELECT 'INC-Q' || g, 'Ticket ' || g, $1, 'low', 'open', $2,
-                    CASE WHEN g <= 3 THEN $4::int ELSE $3::int END, now(), now(), now()
-                FROM generate_series(1, 20000) AS g
-                """,
-                type_id,
-                user["user"],
-                busy,
-                quiet,
-            )
-            await raw.execute("ANALYZE incident_tickets")
-            for facility in [busy] * 8 + [quiet]:
-                page, _ = served_statements(RESOURCE, f"facility={facility}")
-                await conn.fetch_all(page)
-            found = store.database._backend.statements.lookup(page)
-            assert found is not None
-            plans = await raw.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1",
-                found[0].sql,
-            )
-        finally:
-            await transaction.rollback()
-    assert plans is not None and plans["generic_plans"] == 0, dict(plans or {})
+            for name in ("Busy", "Quiet")
+        ]
+        await raw.execute(
+            """
+            INSERT INTO incident_tickets (number, title, incident_type_id, priority,
+                status, reported_by, facility_id, occurred_at, created_at, updated_at)
+            SELECT 'INC-Q' || g, 'Ticket ' || g, $1, 'low', 'open', $2,
+                CASE WHEN g <= 3 THEN $4::int ELSE $3::int END, now(), now(), now()
+            FROM generate_series(1, 20000) AS g
+            """,
+            type_id,
+            user["user"],
+            busy,
+            quiet,
+        )
+        await raw.execute("ANALYZE incident_tickets")
+        for facility in [busy] * 8 + [quiet]:
+            page, _ = served_statements(RESOURCE, f"facility={facility}")
+            await conn.fetch_all(page)
+        plans = await plan_counts(store, conn, page)
+    assert plans["generic_plans"] == 0, plans
